@@ -1,0 +1,3 @@
+from sciot.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Tables, plots and reports from recorded runs."""

@@ -1,0 +1,1 @@
+"""The device client: head execution, timing reports and resilience."""

@@ -1,0 +1,1 @@
+"""The edge server: device registry, planner calls, tail execution, telemetry."""

@@ -1,0 +1,1 @@
+"""Read, analyse, split, export and convert TFLite models (the ``model`` layer)."""

@@ -1,0 +1,1 @@
+"""Pure, deterministic split decision logic (the ``planner`` layer)."""

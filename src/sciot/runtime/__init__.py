@@ -1,0 +1,1 @@
+"""Run contiguous model segments with reusable LiteRT interpreters (the ``runtime`` layer)."""

@@ -1,0 +1,1 @@
+"""Sensor simulation, MQTT ingestion, windowed features and streaming anomaly detection."""

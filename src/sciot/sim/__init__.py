@@ -1,0 +1,1 @@
+"""Delay injection, device and network emulation, and the scenario runner."""

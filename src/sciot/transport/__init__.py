@@ -1,0 +1,1 @@
+"""Transports that move wire frames: HTTP, WebSocket, MQTT, TCP and UDP."""

@@ -1,0 +1,1 @@
+"""The versioned binary frame format shared by every transport (the ``wire`` layer)."""
