@@ -1,0 +1,619 @@
+"""The device client: a thin driver around the sans-I/O session.
+
+:class:`DeviceClient` owns the prepared cut artefacts, a transport and a clock. For each
+inference it asks the :class:`~sciot.device.Session` what to do, then either makes one round
+trip (head output, per-op timings and the last transfer measurement out; the result and the
+next cut back) or runs the whole model locally. Every failure -- timeout, unreachable edge,
+malformed reply, refusal -- ends in a local inference whose record waits in the bounded offline
+queue until the edge is back, so no inference is lost and nothing raises mid-run except a bug.
+Status changes are one-line ``logging`` messages on the ``sciot.device`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from sciot.delays import DelaySpec
+from sciot.device._artefacts import CutArtefacts, HeadRun
+from sciot.device._config import DeviceConfig
+from sciot.device._outcome import DeviceStats, InferenceMode, InferenceOutcome, StatsRecorder
+from sciot.device._queue import OfflineQueue
+from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
+from sciot.errors import ConfigError, ExecutionError, SciotError, TransportError, WireError
+from sciot.transport import ClientTransport
+from sciot.wire import (
+    DEFAULT_MAX_FRAME_BYTES,
+    DeviceProfile,
+    ErrorCode,
+    ErrorFrame,
+    InferRequest,
+    InferResponse,
+    Message,
+    OfflineAck,
+    OfflineRecord,
+    OfflineReport,
+    Register,
+    RegisterAck,
+    Tensor,
+    TensorEncoding,
+    TransferSample,
+    decode,
+    encode,
+)
+
+LOGGER = logging.getLogger("sciot.device")
+
+Clock = Callable[[], float]
+
+
+class RegistrationRefused(ConfigError):
+    """The edge refused this device's registration (for example it lacks the model)."""
+
+    def __init__(self, message: str, code: ErrorCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _CallFailed(SciotError):
+    """A round trip did not give a usable answer; ``forgotten`` means register again."""
+
+    def __init__(self, reason: str, *, forgotten: bool = False) -> None:
+        super().__init__(reason)
+        self.forgotten = forgotten
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RoundTrip:
+    reply: Message
+    payload_bytes: int
+    reply_bytes: int
+    elapsed_s: float
+
+
+class DeviceClient:
+    """Runs inferences for one device, split with the edge whenever the edge is reachable.
+
+    ``clock`` (monotonic seconds) times everything and drives backoff; ``wall_clock`` stamps
+    messages; ``sleep`` realises simulated computation delays. All three are injectable so
+    tests and simulations control time. A client is not thread-safe (LiteRT interpreters are
+    not): give each device thread its own.
+    """
+
+    def __init__(
+        self,
+        config: DeviceConfig,
+        transport: ClientTransport,
+        *,
+        artefacts: CutArtefacts | None = None,
+        clock: Clock = time.perf_counter,
+        wall_clock: Clock = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        logger: logging.Logger = LOGGER,
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._log = logger
+        self.artefacts = (
+            artefacts if artefacts is not None else CutArtefacts.from_source(config.model)
+        )
+        self._rng = np.random.default_rng(config.seed)
+        self._session = Session(
+            backoff=Backoff(
+                initial_s=config.backoff.initial_s,
+                max_s=config.backoff.max_s,
+                factor=config.backoff.factor,
+                jitter=config.backoff.jitter,
+            ),
+            rng=np.random.default_rng([config.seed, 1]),
+        )
+        self._delay = (
+            DelaySpec.from_mapping(config.computation_delay.as_mapping())
+            if config.computation_delay.enabled
+            else None
+        )
+        self._cut = self._initial_cut()
+        self._profiled_cuts: set[int] = set()
+        self._op_profile: tuple[float, ...] | None = None
+        self._queue: OfflineQueue[OfflineRecord] = OfflineQueue(config.offline_queue_size)
+        self._stats = StatsRecorder()
+        self._seq = 0
+        self._last_transfer: TransferSample | None = None
+        self._max_frame_bytes = DEFAULT_MAX_FRAME_BYTES
+        self._rejected = 0
+        self._offline_since_s: float | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------------ public surface
+
+    @property
+    def state(self) -> SessionState:
+        return self._session.state
+
+    @property
+    def cut(self) -> int:
+        """The cut the next split inference will use."""
+        return self._cut
+
+    @property
+    def num_ops(self) -> int:
+        return self.artefacts.num_ops
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> bool:
+        """Register with the edge; returns whether it is reachable.
+
+        An unreachable edge is not an error (the device works locally and retries with
+        backoff); a refusal is, since retrying cannot fix a wrong model or device id.
+        """
+        reachable = self._register(self._clock(), raise_refusal=True)
+        self._started = True
+        return reachable
+
+    def infer(self, data: np.ndarray | Mapping[str, np.ndarray]) -> InferenceOutcome:
+        """Run one inference: split with the edge if possible, else wholly on the device."""
+        array = self.artefacts.prepare_input(data)
+        started_s = self._clock()
+        self._seq += 1
+        seq = self._seq
+        action = self._session.next_action(started_s)
+        if action is Action.REGISTER and self._register(started_s, raise_refusal=False):
+            action = Action.CALL
+        if action is Action.CALL and len(self._queue) > 0:
+            action = self._upload_batch()
+        if action is not Action.CALL:
+            wait_s = self._session.seconds_until_retry(self._clock())
+            reason = f"edge unavailable (next retry in {wait_s:.2f} s)"
+            return self._finish(self._run_local(seq, array, started_s, reason))
+        try:
+            outcome = self._run_split(seq, array, started_s)
+        except _CallFailed as exc:
+            self._call_failed(exc)
+            outcome = self._run_local(seq, array, started_s, str(exc))
+        else:
+            self._session.handle(SessionEvent.CALL_OK, self._clock())
+        return self._finish(outcome)
+
+    def flush(self, *, force: bool = False) -> int:
+        """Upload every queued offline record now, if the edge is reachable; returns how many
+        the edge accepted. Stops at the first failure (the rest stay queued). ``force`` makes
+        one attempt even during a backoff wait."""
+        uploaded_before = self._stats.uploaded
+        if force and len(self._queue) > 0:
+            self._session.retry_now(self._clock())
+        while len(self._queue) > 0:
+            action = self._session.next_action(self._clock())
+            if action is Action.REGISTER and not self._register(self._clock(), raise_refusal=False):
+                break
+            if action is Action.LOCAL or self._upload_batch() is not Action.CALL:
+                break
+        return self._stats.uploaded - uploaded_before
+
+    def stats(self) -> DeviceStats:
+        return self._stats.snapshot(
+            device_id=self.config.device_id,
+            state=str(self._session.state),
+            lost=self._queue.dropped + self._rejected,
+            queued=len(self._queue),
+        )
+
+    def close(self) -> None:
+        """Try once to upload what is queued, then close the transport."""
+        try:
+            if self._started:
+                self.flush(force=True)
+        finally:
+            self._transport.close()
+
+    def __enter__(self) -> DeviceClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------ registration
+
+    def _initial_cut(self) -> int:
+        cut = self.config.initial_cut
+        if cut is None:
+            return self.artefacts.num_ops
+        if not self.artefacts.usable(cut):
+            raise ConfigError(
+                f"key 'initial_cut': {cut} is not a usable cut of this model "
+                f"(0..{self.artefacts.num_ops}, unblocked)"
+            )
+        return cut
+
+    def _register(self, now_s: float, *, raise_refusal: bool) -> bool:
+        message = Register(
+            device_id=self.config.device_id,
+            model_id=self.artefacts.model_id,
+            seq=self._seq,
+            profile=DeviceProfile(kind=self.config.profile, op_seconds=self._op_profile_s()),
+            sent_at_s=self._wall_clock(),
+        )
+        try:
+            trip = self._round_trip(message, TensorEncoding.RAW)
+        except _CallFailed as exc:
+            self._call_failed(exc)
+            return False
+        reply = trip.reply
+        if isinstance(reply, ErrorFrame):
+            refusal = (
+                f"edge {self.config.edge_url} refused device '{self.config.device_id}' "
+                f"(model {self.artefacts.model_id}): {reply.reason} [{reply.code.name}]"
+            )
+            if raise_refusal:
+                raise RegistrationRefused(refusal, reply.code)
+            self._call_failed(_CallFailed(refusal))
+            return False
+        if not isinstance(reply, RegisterAck) or reply.num_ops != self.artefacts.num_ops:
+            self._call_failed(_CallFailed(f"unexpected registration reply {_describe(reply)}"))
+            return False
+        self._max_frame_bytes = reply.max_frame_bytes
+        self._session.handle(SessionEvent.REGISTERED, self._clock())
+        self._stats.registrations += 1
+        # A configured initial cut wins over the edge's first suggestion, once; after that
+        # (and after every re-registration) the edge decides.
+        if self.config.initial_cut is None or self._stats.registrations > 1:
+            self._adopt_cut(reply.cut)
+        if self._offline_since_s is None:
+            self._log.info(
+                "%s: registered with %s (model %s, %d ops, cut %d)",
+                self.config.device_id,
+                self.config.edge_url,
+                self.artefacts.model_id,
+                self.artefacts.num_ops,
+                self._cut,
+            )
+        else:
+            self._log.warning(
+                "%s: edge back after %.1f s offline; registered again (cut %d), "
+                "%d offline inferences to upload",
+                self.config.device_id,
+                self._clock() - self._offline_since_s,
+                self._cut,
+                len(self._queue),
+            )
+            self._offline_since_s = None
+        return True
+
+    def _op_profile_s(self) -> tuple[float, ...]:
+        """Per-op seconds of the whole model on this device, measured once (median of three
+        runs on a zero input, plus the simulated delay's mean): the planner's first prior."""
+        if self._op_profile is None:
+            spec = self.artefacts.graph.inputs[0]
+            zeros = np.zeros(spec.shape, dtype=spec.dtype)
+            runs = [
+                self._run_head(self.artefacts.num_ops, zeros, profile=True, simulate=False)
+                for _ in range(3)
+            ]
+            median = np.median(np.array([run.op_seconds for run in runs]), axis=0)
+            if self._delay is not None:
+                median = median + self._delay.expected_s
+            self._op_profile = tuple(float(s) for s in median)
+        return self._op_profile
+
+    # ------------------------------------------------------------------------ inference paths
+
+    def _run_split(self, seq: int, array: np.ndarray, started_s: float) -> InferenceOutcome:
+        forced_local = self._forced_local()
+        cut = self.artefacts.num_ops if forced_local else self._cut
+        profile = forced_local or self._should_profile(cut)
+        head = self._run_head(cut, array, profile=profile)
+        try:
+            request = InferRequest(
+                device_id=self.config.device_id,
+                model_id=self.artefacts.model_id,
+                seq=seq,
+                cut=cut,
+                tensors=self._tensors(cut, head.tensors),
+                device_seconds=head.device_s,
+                device_op_seconds=head.op_seconds or (),
+                last_transfer=self._last_transfer,
+                sent_at_s=self._wall_clock(),
+            )
+        except WireError as exc:
+            raise _CallFailed(f"cannot send cut {cut}: {exc}") from exc
+        trip = self._round_trip(request, self._encoding(cut))
+        reply = trip.reply
+        if not isinstance(reply, InferResponse) or reply.seq != seq or reply.cut != cut:
+            raise _CallFailed(f"unexpected reply to inference {seq}: {_describe(reply)}")
+        device_only = cut == self.artefacts.num_ops
+        outputs = head.tensors if device_only else {t.name: t.array for t in reply.tensors}
+        if set(outputs) != set(self.artefacts.output_names):
+            expected = list(self.artefacts.output_names)
+            raise _CallFailed(f"edge returned tensors {sorted(outputs)}, expected {expected}")
+        network_s = max(0.0, trip.elapsed_s - reply.edge_seconds)
+        self._last_transfer = TransferSample(
+            uplink_bytes=trip.payload_bytes, downlink_bytes=trip.reply_bytes, seconds=network_s
+        )
+        self._adopt_cut(reply.next_cut)
+        return InferenceOutcome(
+            outputs=outputs,
+            cut=cut,
+            mode=InferenceMode.DEVICE_ONLY if device_only else InferenceMode.SPLIT,
+            device_s=head.device_s,
+            network_s=network_s,
+            edge_s=reply.edge_seconds,
+            total_s=self._clock() - started_s,
+            payload_bytes=trip.payload_bytes,
+            seq=seq,
+        )
+
+    def _run_local(
+        self, seq: int, array: np.ndarray, started_s: float, reason: str
+    ) -> InferenceOutcome:
+        """The whole model on the device; its record waits for the edge in the queue."""
+        num_ops = self.artefacts.num_ops
+        started_at_s = self._wall_clock()
+        head = self._run_head(num_ops, array, profile=False)
+        try:
+            tensors = self._tensors(num_ops, head.tensors)
+        except WireError as exc:  # keep the timings even if the result cannot travel
+            self._log.warning("%s: offline result not kept: %s", self.config.device_id, exc)
+            tensors = ()
+        record = OfflineRecord(
+            seq=seq,
+            cut=num_ops,
+            started_at_s=started_at_s,
+            device_seconds=head.device_s,
+            tensors=tensors,
+        )
+        # Warn on the first drop and every thousandth after, not once per inference.
+        kept = self._queue.push(record)
+        if not kept and (self._queue.dropped == 1 or self._queue.dropped % 1000 == 0):
+            self._log.warning(
+                "%s: offline queue full (%d); dropped the oldest record (%d lost so far)",
+                self.config.device_id,
+                self._queue.capacity,
+                self._queue.dropped,
+            )
+        return InferenceOutcome(
+            outputs=head.tensors,
+            cut=num_ops,
+            mode=InferenceMode.LOCAL,
+            device_s=head.device_s,
+            network_s=0.0,
+            edge_s=0.0,
+            total_s=self._clock() - started_s,
+            payload_bytes=0,
+            seq=seq,
+            reason=reason,
+        )
+
+    def _run_head(
+        self, cut: int, array: np.ndarray, *, profile: bool, simulate: bool = True
+    ) -> HeadRun:
+        try:
+            head = self.artefacts.run_head(cut, array, profile=profile, clock=self._clock)
+        except SciotError:
+            raise
+        except Exception as exc:  # LiteRT raises plain RuntimeError / ValueError
+            raise ExecutionError(f"running ops [0, {cut}) on the device failed: {exc}") from exc
+        if profile and simulate:
+            self._profiled_cuts.add(cut)
+        return self._with_delay(head, cut) if simulate else head
+
+    def _with_delay(self, head: HeadRun, cut: int) -> HeadRun:
+        """Simulated computation delay, SCIoT-style: one draw per device op, really slept,
+        and added to the timings the edge sees so the planner can react to it."""
+        if self._delay is None or cut == 0:
+            return head
+        extra_s = np.array([self._delay.sample(self._rng) for _ in range(cut)])
+        self._sleep(float(extra_s.sum()))
+        op_seconds = head.op_seconds
+        if op_seconds:
+            op_seconds = tuple(float(s) for s in np.asarray(op_seconds) + extra_s)
+        return HeadRun(
+            tensors=head.tensors,
+            device_s=head.device_s + float(extra_s.sum()),
+            op_seconds=op_seconds,
+        )
+
+    # ------------------------------------------------------------------------ offline upload
+
+    def _upload_batch(self) -> Action:
+        """Upload the oldest queued records; returns CALL when the edge took them."""
+        batch, payload = self._offline_payload()
+        if not batch:
+            return Action.CALL
+        try:
+            trip = self._send(payload, "offline report")
+            reply = trip.reply
+            if not isinstance(reply, OfflineAck):
+                raise _CallFailed(f"unexpected reply to an offline report: {_describe(reply)}")
+        except _CallFailed as exc:
+            self._queue.put_back(batch)
+            self._call_failed(exc)
+            return Action.LOCAL
+        accepted = min(reply.accepted, len(batch))
+        self._stats.uploaded += accepted
+        if accepted < len(batch):
+            self._rejected += len(batch) - accepted
+            self._log.warning(
+                "%s: edge stored only %d of %d offline records",
+                self.config.device_id,
+                accepted,
+                len(batch),
+            )
+        self._adopt_cut(reply.next_cut)
+        self._log.info(
+            "%s: uploaded %d offline inferences (%d still queued)",
+            self.config.device_id,
+            accepted,
+            len(self._queue),
+        )
+        return Action.CALL
+
+    def _offline_payload(self) -> tuple[list[OfflineRecord], bytes]:
+        """The largest batch of the oldest records whose report fits the edge's frame bound;
+        a single record too large to ever fit is dropped and counted as lost."""
+        batch = self._queue.take(self.config.upload_batch)
+        while batch:
+            report = OfflineReport(
+                device_id=self.config.device_id,
+                model_id=self.artefacts.model_id,
+                records=tuple(batch),
+                seq=self._seq,
+                sent_at_s=self._wall_clock(),
+            )
+            try:
+                payload = encode(report, encoding=TensorEncoding.RAW_ZLIB)
+            except WireError as exc:  # cannot happen for records we built; never crash on it
+                self._rejected += len(batch)
+                self._log.error("%s: offline records dropped: %s", self.config.device_id, exc)
+                batch = self._queue.take(self.config.upload_batch)
+                continue
+            if len(payload) <= self._max_frame_bytes:
+                return batch, payload
+            if len(batch) == 1:
+                self._rejected += 1
+                self._log.warning(
+                    "%s: offline record %d (%d bytes) exceeds the edge's frame bound; dropped",
+                    self.config.device_id,
+                    batch[0].seq,
+                    len(payload),
+                )
+                batch = self._queue.take(self.config.upload_batch)
+                continue
+            half = len(batch) // 2
+            self._queue.put_back(batch[half:])
+            batch = batch[:half]
+        return [], b""
+
+    # ------------------------------------------------------------------------ plumbing
+
+    def _round_trip(self, message: Message, encoding: TensorEncoding) -> _RoundTrip:
+        """Encode ``message`` and make one request/reply of it."""
+        try:
+            payload = encode(message, encoding=encoding)
+        except WireError as exc:
+            raise _CallFailed(f"cannot encode {type(message).__name__}: {exc}") from exc
+        return self._send(payload, type(message).__name__, register=isinstance(message, Register))
+
+    def _send(self, payload: bytes, what: str, *, register: bool = False) -> _RoundTrip:
+        """One request/reply; every failure becomes :class:`_CallFailed`. Error frames are
+        failures too, except in reply to a registration, where they are a refusal."""
+        if len(payload) > self._max_frame_bytes:
+            raise _CallFailed(
+                f"{what} of {len(payload)} bytes exceeds the edge's "
+                f"max_frame_bytes={self._max_frame_bytes}"
+            )
+        sent_s = self._clock()
+        try:
+            reply_bytes = self._transport.request(payload, timeout_s=self.config.timeout_s)
+        except TransportError as exc:
+            raise _CallFailed(f"edge unreachable: {exc}") from exc
+        elapsed_s = self._clock() - sent_s
+        try:
+            reply = decode(reply_bytes, max_frame_bytes=max(self._max_frame_bytes, len(payload)))
+        except WireError as exc:
+            raise _CallFailed(f"malformed reply from the edge: {exc}") from exc
+        if isinstance(reply, ErrorFrame) and not register:
+            raise _CallFailed(
+                f"edge error {reply.code.name}: {reply.reason}", forgotten=_is_forgotten(reply)
+            )
+        return _RoundTrip(
+            reply=reply,
+            payload_bytes=len(payload),
+            reply_bytes=len(reply_bytes),
+            elapsed_s=elapsed_s,
+        )
+
+    def _call_failed(self, exc: _CallFailed) -> None:
+        now_s = self._clock()
+        self._stats.failures += 1
+        if exc.forgotten and self._session.state is SessionState.REGISTERED:
+            self._session.handle(SessionEvent.FORGOTTEN, now_s)
+            self._log.warning(
+                "%s: edge forgot this device (%s); registering again", self.config.device_id, exc
+            )
+            return
+        was_backing_off = self._session.failures > 0
+        self._session.handle(SessionEvent.CALL_FAILED, now_s)
+        if not was_backing_off:
+            if self._offline_since_s is None:
+                self._offline_since_s = now_s
+            self._log.warning(
+                "%s: %s; running locally, retry in %.2f s",
+                self.config.device_id,
+                exc,
+                self._session.seconds_until_retry(now_s),
+            )
+        else:
+            self._log.info(
+                "%s: still offline (%s); next retry in %.2f s",
+                self.config.device_id,
+                exc,
+                self._session.seconds_until_retry(now_s),
+            )
+
+    def _adopt_cut(self, cut: int) -> None:
+        if cut == self._cut:
+            return
+        if not self.artefacts.usable(cut):
+            self._log.warning(
+                "%s: edge asked for unusable cut %d; staying at cut %d",
+                self.config.device_id,
+                cut,
+                self._cut,
+            )
+            return
+        self._log.debug("%s: cut %d -> %d", self.config.device_id, self._cut, cut)
+        self._cut = cut
+
+    def _forced_local(self) -> bool:
+        settings = self.config.local_inference
+        return settings.enabled and bool(self._rng.random() < settings.probability)
+
+    def _should_profile(self, cut: int) -> bool:
+        """Profile op by op the first time a cut is used and on a sampled fraction after."""
+        if cut == 0:
+            return False
+        if cut not in self._profiled_cuts:
+            return True
+        return bool(self._rng.random() < self.config.profile_fraction)
+
+    def _encoding(self, cut: int) -> TensorEncoding:
+        crossing = self.config.crossing
+        if cut == self.artefacts.num_ops:
+            return TensorEncoding.RAW
+        # The raw input at cut 0 is never quantised: that would change the model's answer.
+        int8 = crossing.int8 and cut > 0
+        if int8:
+            return TensorEncoding.INT8_ZLIB if crossing.compress else TensorEncoding.INT8
+        return TensorEncoding.RAW_ZLIB if crossing.compress else TensorEncoding.RAW
+
+    def _tensors(self, cut: int, arrays: Mapping[str, np.ndarray]) -> tuple[Tensor, ...]:
+        return tuple(
+            Tensor(name=name, array=array, scale=scale, zero_point=zero_point)
+            for name, array, scale, zero_point in self.artefacts.wire_params(cut, arrays)
+        )
+
+    def _finish(self, outcome: InferenceOutcome) -> InferenceOutcome:
+        self._stats.record(outcome)
+        return outcome
+
+
+def _is_forgotten(reply: Message) -> bool:
+    return isinstance(reply, ErrorFrame) and reply.code is ErrorCode.UNKNOWN_DEVICE
+
+
+def _describe(reply: Message) -> str:
+    if isinstance(reply, ErrorFrame):
+        return f"error {reply.code.name}: {reply.reason}"
+    return type(reply).__name__
+
+
+__all__ = ["DeviceClient", "RegistrationRefused"]

@@ -1,0 +1,160 @@
+"""The device client's configuration, read from YAML and validated once.
+
+Everything a device needs to know before it starts lives here: who it is, where the edge is and
+how to reach it, which model it runs, how patient it is (timeouts, backoff), how the crossing
+tensor travels (int8, compression), SCIoT-style computation delay simulation, forced local
+inference and the offline queue bound. A wrong key or value is a :class:`ConfigError` naming the
+key, so a typo in ``client.yaml`` never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sciot.errors import ConfigError
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class BackoffConfig(BaseModel):
+    """Exponential reconnect backoff: the wait after the n-th consecutive failure is
+    ``min(max_s, initial_s * factor ** (n - 1))``, give or take ``jitter`` of it."""
+
+    model_config = _STRICT
+
+    initial_s: float = Field(default=0.5, gt=0, le=3600)
+    max_s: float = Field(default=30.0, gt=0, le=86400)
+    factor: float = Field(default=2.0, ge=1.0, le=100)
+    jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _max_not_below_initial(self) -> BackoffConfig:
+        if self.max_s < self.initial_s:
+            raise ValueError(f"max_s ({self.max_s}) must be >= initial_s ({self.initial_s})")
+        return self
+
+
+class CrossingConfig(BaseModel):
+    """How the tensor crossing the cut is encoded on the wire."""
+
+    model_config = _STRICT
+
+    int8: bool = False
+    compress: bool = False
+
+
+class DelayConfig(BaseModel):
+    """A simulated delay, in the SCIoT settings' vocabulary (seconds)."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+    type: Literal["static", "gaussian", "uniform", "exponential"] = "gaussian"
+    mean: float = Field(default=0.001, ge=0.0, le=60.0)
+    std_dev: float = Field(default=0.0, ge=0.0, le=60.0)
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The mapping :meth:`sciot.delays.DelaySpec.from_mapping` reads."""
+        return {"type": self.type, "mean": self.mean, "std_dev": self.std_dev}
+
+
+class LocalInferenceConfig(BaseModel):
+    """SCIoT's forced local inference: with ``probability`` an inference runs the whole model
+    on the device with per-op profiling, which keeps the planner's device estimates fresh."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+    probability: float = Field(default=0.1, ge=0.0, le=1.0)
+
+
+class DeviceConfig(BaseModel):
+    """The device client's settings; see ``docs/device.md`` for every key."""
+
+    model_config = _STRICT
+
+    device_id: str = Field(default="device-01", min_length=1, max_length=64)
+    edge_url: str = Field(default="http://127.0.0.1:8000", min_length=1)
+    transport: Literal["http", "ws"] = "http"
+    model: str = Field(default="fomo96", min_length=1)
+    timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
+    backoff: BackoffConfig = BackoffConfig()
+    initial_cut: int | None = Field(default=None, ge=0)
+    profile: str = Field(default="default", min_length=1, max_length=64)
+    crossing: CrossingConfig = CrossingConfig()
+    computation_delay: DelayConfig = DelayConfig()
+    local_inference: LocalInferenceConfig = LocalInferenceConfig()
+    profile_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+    offline_queue_size: int = Field(default=100_000, ge=1, le=10_000_000)
+    upload_batch: int = Field(default=256, ge=1, le=65_535)
+    seed: int = Field(default=0, ge=0)
+
+    @field_validator("device_id", "profile")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        if not value.isprintable() or value.strip() != value:
+            raise ValueError("must be printable with no leading or trailing spaces")
+        return value
+
+    @field_validator("edge_url")
+    @classmethod
+    def _url_has_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must start with http://, https://, ws:// or wss://")
+        return value.rstrip("/")
+
+    @classmethod
+    def from_mapping(cls, data: Any, *, source: str = "device config") -> DeviceConfig:
+        """Validate a parsed mapping; errors name the offending key and its source."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {_describe(exc)}") from exc
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> DeviceConfig:
+        """Read and validate a YAML file (an empty file means all defaults)."""
+        source = Path(path)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read device config {source}: {exc.strerror}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            # A relative model path is read relative to the config file, like an include.
+            beside = source.parent / data["model"]
+            if not Path(data["model"]).is_absolute() and beside.is_file():
+                data = {**data, "model": str(beside)}
+        return cls.from_mapping(data, source=str(source))
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted key path."""
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "<root>"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{key}' (check its spelling; see docs/device.md)")
+        else:
+            parts.append(f"key '{key}': {error['msg']} (got {error.get('input')!r})")
+    return "; ".join(parts)
+
+
+__all__ = [
+    "BackoffConfig",
+    "CrossingConfig",
+    "DelayConfig",
+    "DeviceConfig",
+    "LocalInferenceConfig",
+]
