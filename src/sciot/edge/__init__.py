@@ -1,1 +1,45 @@
-"""The edge server: device registry, planner calls, tail execution, telemetry."""
+"""The edge server: device registry, planner calls, tail execution, telemetry.
+
+:func:`build_edge` turns an :class:`EdgeConfig` into an ASGI app (frames over HTTP
+``POST /v1/frame`` and WebSocket ``/v1/ws``, ``/metrics``, ``/api/stats`` and the SCIoT
+compatibility endpoints); :func:`start_edge` serves it in a background thread and
+:func:`run_edge` in the foreground. :class:`EdgeCore` is the transport-independent request
+logic. ``docs/edge.md`` documents the endpoints and every configuration key.
+"""
+
+from sciot.edge._app import EdgeApp
+from sciot.edge._config import (
+    DelayConfig,
+    DelaySimulationConfig,
+    EdgeConfig,
+    ModelConfig,
+    PlannerConfig,
+    TelemetryConfig,
+    load_edge_config,
+)
+from sciot.edge._core import DeviceStats, EdgeCore, Reply
+from sciot.edge._runner import RunningServer, serve_in_thread
+from sciot.edge._server import build_edge, run_edge, start_edge
+from sciot.edge._telemetry import COLUMNS as TELEMETRY_COLUMNS
+from sciot.edge._telemetry import read_rows as read_telemetry
+
+__all__ = [
+    "TELEMETRY_COLUMNS",
+    "DelayConfig",
+    "DelaySimulationConfig",
+    "DeviceStats",
+    "EdgeApp",
+    "EdgeConfig",
+    "EdgeCore",
+    "ModelConfig",
+    "PlannerConfig",
+    "Reply",
+    "RunningServer",
+    "TelemetryConfig",
+    "build_edge",
+    "load_edge_config",
+    "read_telemetry",
+    "run_edge",
+    "serve_in_thread",
+    "start_edge",
+]

@@ -1,1 +1,63 @@
-"""The versioned binary frame format shared by every transport (the ``wire`` layer)."""
+"""The versioned binary frame format shared by every transport (the ``wire`` layer).
+
+Sans-I/O: messages are frozen value types, :func:`encode` / :func:`decode` turn them into and
+out of frames, :class:`FrameDecoder` cuts a byte stream into frames. The normative byte layout
+is ``docs/wire.md``. Compression is the standard library's zlib (DEFLATE, level 1).
+"""
+
+from sciot.wire._codec import (
+    DEFAULT_MAX_FRAME_BYTES,
+    HEADER_BYTES,
+    VERSION,
+    FrameDecoder,
+    FrameTooLargeError,
+    MessageType,
+    check_prefix,
+    decode,
+    encode,
+)
+from sciot.wire._messages import (
+    NO_MODEL,
+    DeviceProfile,
+    ErrorCode,
+    ErrorFrame,
+    InferRequest,
+    InferResponse,
+    Message,
+    OfflineAck,
+    OfflineRecord,
+    OfflineReport,
+    Register,
+    RegisterAck,
+    TransferSample,
+)
+from sciot.wire._tensor import Tensor, TensorEncoding, dequantise_int8, quantise_int8
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_BYTES",
+    "HEADER_BYTES",
+    "NO_MODEL",
+    "VERSION",
+    "DeviceProfile",
+    "ErrorCode",
+    "ErrorFrame",
+    "FrameDecoder",
+    "FrameTooLargeError",
+    "InferRequest",
+    "InferResponse",
+    "Message",
+    "MessageType",
+    "OfflineAck",
+    "OfflineRecord",
+    "OfflineReport",
+    "Register",
+    "RegisterAck",
+    "Tensor",
+    "TensorEncoding",
+    "TransferSample",
+    "check_prefix",
+    "decode",
+    "dequantise_int8",
+    "encode",
+    "quantise_int8",
+]

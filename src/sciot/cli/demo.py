@@ -1,0 +1,395 @@
+"""``sciot demo``: an edge server and N simulated devices on loopback, live, then a summary.
+
+The main job of the project in one command, on embedded defaults (the shipped ``fomo96`` demo
+model, SQLite telemetry, no broker): the edge is served in-process by uvicorn on a free loopback
+port, each device is a :func:`sciot.device.run_device` loop in its own thread speaking HTTP or
+WebSocket, a live table shows per device the cut, latency, bytes and rate, and a summary (also
+``--json PATH``) ends it. :func:`run_demo` is the library entry point; the command only parses
+options and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+import typer
+
+from sciot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from sciot.device import DeviceClient, DeviceStats, InferenceOutcome
+
+Transport = Literal["http", "ws"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    """What to run: how many devices, for how long, over which transport and model."""
+
+    devices: int = 4
+    duration_s: float = 10.0
+    transport: Transport = "http"
+    model: str = "fomo96"
+    policy: str = "adaptive"
+    telemetry_path: Path | None = None
+    seed: int = 0
+    int8: bool = False
+    compress: bool = False
+    device_op_delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.devices <= 256:
+            raise ConfigError(f"--devices must be between 1 and 256, got {self.devices}")
+        if not 0.0 < self.duration_s <= 86_400.0:
+            raise ConfigError(f"--duration must be > 0 and <= 86400 s, got {self.duration_s}")
+        if self.transport not in ("http", "ws"):
+            raise ConfigError(f"--transport must be http or ws, got {self.transport!r}")
+        if not 0.0 <= self.device_op_delay_s <= 1.0:
+            delay_ms = self.device_op_delay_s * 1e3
+            raise ConfigError(f"--device-op-delay-ms must be between 0 and 1000, got {delay_ms}")
+
+
+@dataclass(slots=True)
+class DeviceTrack:
+    """Running view of one device for the live table (written by its own thread only)."""
+
+    device_id: str
+    inferences: int = 0
+    split: int = 0
+    local: int = 0
+    cut: int | None = None
+    mode: str = "starting"
+    payload_bytes: int = 0
+    latency_s: list[float] = field(default_factory=list)
+    started_s: float = field(default_factory=time.perf_counter)
+    first_s: float | None = None
+    last_s: float | None = None
+    final: DeviceStats | None = None
+    error: str | None = None
+
+    def update(self, _client: DeviceClient, outcome: InferenceOutcome) -> None:
+        now_s = time.perf_counter()
+        if self.first_s is None:
+            self.first_s = now_s
+        self.last_s = now_s
+        self.inferences += 1
+        self.cut = outcome.cut
+        self.mode = str(outcome.mode)
+        if self.mode == "split":
+            self.split += 1
+        elif self.mode == "local":
+            self.local += 1
+        self.payload_bytes += outcome.payload_bytes
+        self.latency_s.append(outcome.total_s)
+
+    def rate(self, now_s: float) -> float:
+        elapsed = now_s - (self.first_s or self.started_s)
+        return self.inferences / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoSummary:
+    """The demo's result; :meth:`as_json` is the ``--json`` document."""
+
+    devices: int
+    duration_s: float
+    elapsed_s: float
+    inferences: int
+    split_inferences: int
+    local_fallbacks: int
+    lost: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    per_device: tuple[tuple[str, int, dict[int, int]], ...]
+    telemetry_path: Path
+    edge_url: str
+
+    @property
+    def inferences_per_s(self) -> float:
+        return self.inferences / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "devices": self.devices,
+            "duration_s": self.duration_s,
+            "inferences": self.inferences,
+            "split_inferences": self.split_inferences,
+            "local_fallbacks": self.local_fallbacks,
+            "lost": self.lost,
+            "inferences_per_s": round(self.inferences_per_s, 3),
+            "latency_ms": {
+                "p50": round(self.latency_p50_ms, 4),
+                "p95": round(self.latency_p95_ms, 4),
+            },
+            "per_device": [
+                {
+                    "device_id": device_id,
+                    "inferences": count,
+                    "cuts": {str(k): v for k, v in sorted(cuts.items())},
+                }
+                for device_id, count, cuts in self.per_device
+            ],
+        }
+
+
+def run_demo(
+    options: DemoOptions,
+    *,
+    on_tick: Any = None,
+    tick_s: float = 0.25,
+) -> DemoSummary:
+    """Start the edge, run the devices for ``duration_s``, stop everything, summarise.
+
+    ``on_tick(tracks, edge_url)`` is called about every ``tick_s`` from the calling thread
+    while the devices run (the live table hangs off it).
+    """
+    from sciot.device import DeviceConfig, run_device
+    from sciot.edge import EdgeConfig, start_edge
+
+    telemetry_path = options.telemetry_path or Path(
+        tempfile.mkdtemp(prefix="sciot-demo-"), "telemetry.sqlite"
+    )
+    edge_config = EdgeConfig.from_mapping(
+        {
+            "port": 0,
+            "models": [{"demo": options.model}],
+            "planner": {"policy": options.policy, "seed": options.seed},
+            "telemetry": {"path": str(telemetry_path)},
+        },
+        source="demo edge settings",
+    )
+    server, _app = start_edge(edge_config)
+    tracks = [DeviceTrack(device_id=f"device-{i + 1:02d}") for i in range(options.devices)]
+    stop = threading.Event()
+    try:
+        configs = [
+            DeviceConfig.from_mapping(
+                {
+                    "device_id": track.device_id,
+                    "edge_url": server.http_url,
+                    "transport": options.transport,
+                    "model": options.model,
+                    "seed": options.seed + i,
+                    "crossing": {"int8": options.int8, "compress": options.compress},
+                    "computation_delay": {
+                        "enabled": options.device_op_delay_s > 0,
+                        "type": "static",
+                        "mean": options.device_op_delay_s,
+                    },
+                },
+                source="demo device settings",
+            )
+            for i, track in enumerate(tracks)
+        ]
+
+        def device_loop(track: DeviceTrack, config: DeviceConfig) -> None:
+            try:
+                track.started_s = time.perf_counter()
+                track.final = run_device(
+                    config,
+                    duration_s=options.duration_s,
+                    on_outcome=track.update,
+                    should_stop=stop.is_set,
+                )
+            except Exception as exc:  # shown in the table and the summary, never swallowed
+                track.error = f"{type(exc).__name__}: {exc}"
+                track.mode = "failed"
+
+        threads = [
+            threading.Thread(target=device_loop, args=(t, c), name=t.device_id, daemon=True)
+            for t, c in zip(tracks, configs, strict=True)
+        ]
+        started_s = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        deadline_s = started_s + options.duration_s + 60.0
+        try:
+            while any(t.is_alive() for t in threads):
+                if on_tick is not None:
+                    on_tick(tracks, server.http_url)
+                if time.perf_counter() > deadline_s:
+                    stop.set()
+                for thread in threads:
+                    thread.join(tick_s / max(1, len(threads)))
+        except KeyboardInterrupt:
+            stop.set()
+            for thread in threads:
+                thread.join(30.0)
+        elapsed_s = _active_seconds(tracks) or time.perf_counter() - started_s
+        if on_tick is not None:
+            on_tick(tracks, server.http_url)
+    finally:
+        stop.set()
+        server.stop()
+    failed = [t for t in tracks if t.error is not None]
+    if failed:
+        raise ConfigError(f"device {failed[0].device_id} failed: {failed[0].error}")
+    return _summarise(options, tracks, elapsed_s, telemetry_path, server.http_url)
+
+
+def _active_seconds(tracks: list[DeviceTrack]) -> float:
+    """From the first inference of any device to the last one (set-up time excluded)."""
+    firsts = [t.first_s for t in tracks if t.first_s is not None]
+    lasts = [t.last_s for t in tracks if t.last_s is not None]
+    return max(lasts) - min(firsts) if firsts and lasts else 0.0
+
+
+def _summarise(
+    options: DemoOptions,
+    tracks: list[DeviceTrack],
+    elapsed_s: float,
+    telemetry_path: Path,
+    edge_url: str,
+) -> DemoSummary:
+    finals = [t.final for t in tracks if t.final is not None]
+    latency = np.array([s for t in tracks for s in t.latency_s], dtype=np.float64) * 1000.0
+    p50, p95 = np.percentile(latency, [50, 95]) if latency.size else (0.0, 0.0)
+    return DemoSummary(
+        devices=options.devices,
+        duration_s=options.duration_s,
+        elapsed_s=elapsed_s,
+        inferences=sum(s.inferences for s in finals),
+        split_inferences=sum(s.split for s in finals),
+        local_fallbacks=sum(s.local_fallbacks for s in finals),
+        lost=sum(s.lost for s in finals),
+        latency_p50_ms=float(p50),
+        latency_p95_ms=float(p95),
+        per_device=tuple((s.device_id, s.inferences, dict(s.cuts)) for s in finals),
+        telemetry_path=telemetry_path,
+        edge_url=edge_url,
+    )
+
+
+def live_table(tracks: list[DeviceTrack], edge_url: str) -> Table:
+    """Per device: mode, cut, median recent latency, bytes per inference, inferences/s."""
+    from rich import box
+    from rich.table import Table
+
+    now_s = time.perf_counter()
+    table = Table(title=f"sciot demo: edge {edge_url}", box=box.SIMPLE_HEAD, expand=False)
+    table.add_column("device", no_wrap=True)
+    table.add_column("mode", no_wrap=True)
+    for name in ("cut", "p50 ms", "bytes/inf", "inf/s", "split", "local"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for t in tracks:
+        recent = t.latency_s[-200:]
+        p50 = f"{1000 * float(np.median(recent)):.2f}" if recent else "-"
+        per_inf = f"{t.payload_bytes // t.inferences}" if t.inferences else "-"
+        table.add_row(
+            t.device_id,
+            t.mode,
+            "-" if t.cut is None else str(t.cut),
+            p50,
+            per_inf,
+            f"{t.rate(now_s):.0f}",
+            str(t.split),
+            str(t.local),
+        )
+    return table
+
+
+def _summary_table(summary: DemoSummary) -> Table:
+    from rich.table import Table
+
+    table = Table(title="sciot demo summary")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    cuts: Counter[int] = Counter()
+    for _, _, device_cuts in summary.per_device:
+        cuts.update(device_cuts)
+    rows = [
+        ("devices", str(summary.devices)),
+        ("duration s", f"{summary.elapsed_s:.2f}"),
+        ("inferences", str(summary.inferences)),
+        ("split inferences", str(summary.split_inferences)),
+        ("local fallbacks", str(summary.local_fallbacks)),
+        ("lost", str(summary.lost)),
+        ("inferences/s", f"{summary.inferences_per_s:.1f}"),
+        ("latency p50 / p95 ms", f"{summary.latency_p50_ms:.3f} / {summary.latency_p95_ms:.3f}"),
+        ("cuts used", ", ".join(f"{k}: {v}" for k, v in sorted(cuts.items())) or "-"),
+        ("telemetry", str(summary.telemetry_path)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def demo_command(
+    devices: Annotated[int, typer.Option("--devices", "-n", help="Simulated devices.")] = 4,
+    duration: Annotated[
+        float, typer.Option("--duration", "-d", help="Seconds each device runs.")
+    ] = 10.0,
+    transport: Annotated[
+        str, typer.Option("--transport", "-t", help="Device transport: http or ws.")
+    ] = "http",
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the summary as JSON to this path.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="Shipped demo model.")] = "fomo96",
+    policy: Annotated[
+        str, typer.Option("--policy", help="Split policy: adaptive, sciot, fixed:K, ...")
+    ] = "adaptive",
+    telemetry: Annotated[
+        Path | None, typer.Option("--telemetry", help="SQLite telemetry path (default: temp).")
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live/--no-live", help="Show the live per-device table.")
+    ] = True,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Send crossing tensors as int8 activations.")
+    ] = False,
+    compress: Annotated[
+        bool, typer.Option("--compress", help="zlib-compress crossing tensors.")
+    ] = False,
+    device_op_delay_ms: Annotated[
+        float,
+        typer.Option(
+            "--device-op-delay-ms",
+            help="Simulated extra time per device op (a slower device makes splitting pay).",
+        ),
+    ] = 0.0,
+) -> None:
+    """Run an edge server and N simulated devices on loopback; live table, then a summary."""
+    from rich.console import Console
+    from rich.live import Live
+
+    options = DemoOptions(
+        devices=devices,
+        duration_s=duration,
+        transport=transport,  # type: ignore[arg-type]
+        model=model,
+        policy=policy,
+        telemetry_path=telemetry,
+        int8=int8,
+        compress=compress,
+        device_op_delay_s=device_op_delay_ms / 1000.0,
+    )
+    console = Console()
+    console.print(
+        f"starting the edge ({model}, policy {policy}) and {devices} device(s) over "
+        f"{transport} for {duration:g} s ..."
+    )
+    if live and console.is_terminal:
+        with Live(console=console, refresh_per_second=4, transient=False) as display:
+            summary = run_demo(
+                options, on_tick=lambda tracks, url: display.update(live_table(tracks, url))
+            )
+    else:
+        summary = run_demo(options)
+    console.print(_summary_table(summary))
+    if json_path is not None:
+        try:
+            json_path.write_text(json.dumps(summary.as_json(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write --json {json_path}: {exc.strerror or exc}") from exc
+        console.print(f"summary written to {json_path}")

@@ -1,0 +1,154 @@
+"""The edge server's configuration: YAML in, one validated, frozen object out.
+
+Every key is checked once, here, with pydantic (``extra="forbid"``), so a typo such as
+``max_frame_byte`` is a :class:`~sciot.errors.ConfigError` naming the key instead of a
+silently ignored setting. The delay simulation block uses the SCIoT settings' vocabulary
+(``enabled``, ``type``, ``mean``, ``std_dev``) so their ``settings.yaml`` values carry over.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sciot.errors import ConfigError
+from sciot.wire import DEFAULT_MAX_FRAME_BYTES
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class ModelConfig(BaseModel):
+    """One model the edge serves: a shipped demo model by name, or a ``.tflite`` path."""
+
+    model_config = _STRICT
+
+    demo: str | None = None
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ModelConfig:
+        if (self.demo is None) == (self.path is None):
+            raise ValueError("give exactly one of 'demo' (a shipped model name) or 'path'")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.demo if self.demo is not None else str(self.path)
+
+
+class PlannerConfig(BaseModel):
+    """Which split policy decides the cuts, its seed (decisions are reproducible), and how much
+    of the edge's time planning may take (it runs beside, not inside, the request path)."""
+
+    model_config = _STRICT
+
+    policy: str = Field(default="adaptive", min_length=1)
+    seed: int = Field(default=0, ge=0)
+    busy_fraction: float = Field(default=0.2, gt=0.0, le=1.0)
+    min_round_s: float = Field(default=0.05, ge=0.0, le=10.0)
+
+
+class TelemetryConfig(BaseModel):
+    """SQLite telemetry: one row per inference, written in batches by a background thread."""
+
+    model_config = _STRICT
+
+    enabled: bool = True
+    path: Path = Path("sciot-telemetry.sqlite")
+    flush_interval_s: float = Field(default=0.5, gt=0.0, le=60.0)
+    max_pending_rows: int = Field(default=200_000, ge=1)
+
+
+class DelayConfig(BaseModel):
+    """A simulated delay (seconds), as in SCIoT's ``delay_simulation`` block."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+    type: Literal["static", "gaussian", "uniform", "exponential"] = "gaussian"
+    mean: float = Field(default=0.0, ge=0.0, le=60.0)
+    std_dev: float = Field(default=0.0, ge=0.0, le=60.0)
+
+    def as_mapping(self) -> dict[str, Any]:
+        return {"type": self.type, "mean": self.mean, "std_dev": self.std_dev}
+
+
+class DelaySimulationConfig(BaseModel):
+    """Computation delay is added to every tail run; network delay to every reply."""
+
+    model_config = _STRICT
+
+    computation: DelayConfig = DelayConfig()
+    network: DelayConfig = DelayConfig()
+    seed: int = Field(default=0, ge=0)
+
+
+class EdgeConfig(BaseModel):
+    """Everything ``sciot serve`` needs; see ``docs/edge.md`` for each key."""
+
+    model_config = _STRICT
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    models: tuple[ModelConfig, ...] = (ModelConfig(demo="fomo96"),)
+    max_frame_bytes: int = Field(default=DEFAULT_MAX_FRAME_BYTES, ge=1024, le=1 << 30)
+    tail_workers: int = Field(default=2, ge=1, le=64)
+    # Tails predicted (by the startup profile) to take at most this long run on the event loop:
+    # the hand-off to a worker thread costs more than they do. 0 sends every tail to a worker.
+    inline_tail_max_s: float = Field(default=0.0002, ge=0.0, le=0.1)
+    planner: PlannerConfig = PlannerConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    delay_simulation: DelaySimulationConfig = DelaySimulationConfig()
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
+
+    @model_validator(mode="after")
+    def _some_model(self) -> EdgeConfig:
+        if not self.models:
+            raise ValueError("'models' must list at least one model")
+        return self
+
+    @classmethod
+    def from_mapping(cls, data: Any, *, source: str = "edge config") -> EdgeConfig:
+        """Validate a parsed mapping; errors name the offending key and its source."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {_describe(exc)}") from exc
+
+    def with_overrides(self, **changes: Any) -> EdgeConfig:
+        """A copy with some top-level keys replaced, validated like the file was."""
+        merged = self.model_dump()
+        merged.update({k: v for k, v in changes.items() if v is not None})
+        return EdgeConfig.from_mapping(merged, source="edge config overrides")
+
+
+def load_edge_config(path: str | Path | None) -> EdgeConfig:
+    """Read ``settings.yaml`` (or the defaults when ``path`` is ``None``)."""
+    if path is None:
+        return EdgeConfig()
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read edge config {file}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"edge config {file} is not valid YAML: {exc}") from exc
+    return EdgeConfig.from_mapping(data, source=str(file))
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{key}'")
+        else:
+            parts.append(f"key '{key}': {error['msg']}")
+    return "; ".join(parts)

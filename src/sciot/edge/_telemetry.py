@@ -1,0 +1,174 @@
+"""Telemetry persisted to SQLite, one row per inference, written off the hot path.
+
+The request path only appends a tuple to a bounded in-memory buffer (a deque append, which is
+thread-safe and allocation-light); a background thread writes what accumulated every
+``flush_interval_s`` in one transaction. If the writer falls behind by more than
+``max_pending_rows`` the newest rows are dropped *and counted* (``dropped_rows``, exported in
+``/metrics``), so memory stays bounded and no loss is silent.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from sciot.errors import ConfigError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inferences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_s REAL NOT NULL,
+    device_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    cut INTEGER NOT NULL,
+    next_cut INTEGER,
+    device_s REAL,
+    uplink_bytes INTEGER,
+    downlink_bytes INTEGER,
+    transfer_s REAL,
+    edge_s REAL,
+    end_to_end_s REAL,
+    policy TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inferences_device ON inferences (device_id, at_s);
+"""
+COLUMNS = (
+    "at_s",
+    "device_id",
+    "model_id",
+    "seq",
+    "cut",
+    "next_cut",
+    "device_s",
+    "uplink_bytes",
+    "downlink_bytes",
+    "transfer_s",
+    "edge_s",
+    "end_to_end_s",
+    "policy",
+    "outcome",
+)
+_INSERT = f"INSERT INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+Row = tuple[
+    float,
+    str,
+    str,
+    int,
+    int,
+    int | None,
+    float | None,
+    int | None,
+    int | None,
+    float | None,
+    float | None,
+    float | None,
+    str,
+    str,
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryCounts:
+    written_rows: int
+    pending_rows: int
+    dropped_rows: int
+
+
+class TelemetryWriter:
+    """Buffers rows and writes them to ``path`` in batches from its own thread."""
+
+    def __init__(self, path: Path, *, flush_interval_s: float, max_pending_rows: int) -> None:
+        self.path = path
+        self._flush_interval_s = flush_interval_s
+        self._max_pending = max_pending_rows
+        self._pending: collections.deque[Row] = collections.deque()
+        self._written = 0
+        self._dropped = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn = self._open(path)
+        self._conn_lock = threading.Lock()
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        try:
+            if path.parent != Path():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"telemetry database {path} cannot be opened: {exc}") from exc
+        return conn
+
+    def append(self, row: Row) -> None:
+        if len(self._pending) >= self._max_pending:
+            self._dropped += 1
+            return
+        self._pending.append(row)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sciot-telemetry", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._flush_interval_s):
+            self.flush()
+
+    def flush(self) -> int:
+        """Write everything pending now; returns the number of rows written."""
+        batch: list[Row] = []
+        pending = self._pending
+        while pending:
+            batch.append(pending.popleft())
+        if not batch:
+            return 0
+        with self._conn_lock:
+            try:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(_INSERT, batch)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                self._dropped += len(batch)
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                return 0
+        self._written += len(batch)
+        return len(batch)
+
+    def counts(self) -> TelemetryCounts:
+        return TelemetryCounts(
+            written_rows=self._written, pending_rows=len(self._pending), dropped_rows=self._dropped
+        )
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10.0)
+            self._thread = None
+        self.flush()
+        with self._conn_lock:
+            self._conn.close()
+
+
+def read_rows(path: Path) -> list[dict[str, object]]:
+    """All telemetry rows of a database, oldest first (for tests, analysis and the demo)."""
+    try:
+        conn = sqlite3.connect(path)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"telemetry database {path} cannot be opened: {exc}") from exc
+    try:
+        cursor = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM inferences ORDER BY id")
+        return [dict(zip(COLUMNS, row, strict=True)) for row in cursor]
+    except sqlite3.Error as exc:
+        raise ConfigError(f"telemetry database {path} is not a sciot database: {exc}") from exc
+    finally:
+        conn.close()

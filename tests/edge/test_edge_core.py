@@ -1,0 +1,213 @@
+"""The edge's request logic without sockets: frames in, frames out, telemetry written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edge_testkit import Fomo, edge_config
+
+from sciot.edge import EdgeApp, build_edge, read_telemetry
+from sciot.wire import (
+    DeviceProfile,
+    ErrorCode,
+    ErrorFrame,
+    InferResponse,
+    Message,
+    OfflineAck,
+    OfflineRecord,
+    OfflineReport,
+    Register,
+    RegisterAck,
+    Tensor,
+    TensorEncoding,
+    TransferSample,
+    decode,
+    encode,
+)
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeApp]:
+    app = build_edge(edge_config(tmp_path_factory.mktemp("core")))
+    app.start()
+    yield app
+    app.stop()
+
+
+def _call(edge: EdgeApp, msg: Message, **kw: object) -> tuple[int, Message]:
+    reply = edge.core.handle_frame(encode(msg, **kw), 1000.0)  # type: ignore[arg-type]
+    return reply.status, decode(reply.frame)
+
+
+def _register(edge: EdgeApp, fomo: Fomo, device_id: str = "cam-1") -> RegisterAck:
+    status, ack = _call(edge, Register(device_id=device_id, model_id=fomo.graph.model_id))
+    assert status == 200 and isinstance(ack, RegisterAck)
+    return ack
+
+
+def test_register_returns_model_shape_and_a_cut(edge: EdgeApp, fomo: Fomo) -> None:
+    ack = _register(edge, fomo)
+    assert ack.num_ops == fomo.graph.num_ops
+    assert 0 <= ack.cut <= ack.num_ops
+    assert ack.max_frame_bytes == 1 << 20
+
+
+def test_result_equals_full_model_at_every_cut(edge: EdgeApp, fomo: Fomo) -> None:
+    _register(edge, fomo)
+    n = fomo.graph.num_ops
+    for k in range(n + 1):
+        status, reply = _call(edge, fomo.request(k, seq=k))
+        assert status == 200 and isinstance(reply, InferResponse), reply
+        assert reply.cut == k and reply.seq == k and 0 <= reply.next_cut <= n
+        if k < n:
+            assert np.array_equal(reply.tensors[0].array, fomo.expected), f"cut {k}"
+            assert reply.edge_seconds > 0
+        else:
+            assert reply.tensors == ()
+
+
+def test_int8_and_compressed_crossing_tensors(edge: EdgeApp, fomo: Fomo) -> None:
+    _register(edge, fomo)
+    k = fomo.graph.num_ops - 1
+    status, reply = _call(edge, fomo.request(k), encoding=TensorEncoding.RAW_ZLIB)
+    assert status == 200 and isinstance(reply, InferResponse)
+    assert np.array_equal(reply.tensors[0].array, fomo.expected)
+    status, reply = _call(edge, fomo.request(k), encoding=TensorEncoding.INT8)
+    assert status == 200 and isinstance(reply, InferResponse)
+    assert np.allclose(reply.tensors[0].array, fomo.expected, atol=0.05)
+
+
+def test_unknown_model_is_refused_by_name(edge: EdgeApp) -> None:
+    status, reply = _call(edge, Register(device_id="cam-x", model_id="f" * 16))
+    assert status == 406 and isinstance(reply, ErrorFrame)
+    assert reply.code is ErrorCode.UNKNOWN_MODEL
+    assert "ffffffffffffffff" in reply.reason and "fomo96" in reply.reason
+
+
+def test_unknown_device_is_told_to_register(edge: EdgeApp, fomo: Fomo) -> None:
+    status, reply = _call(edge, fomo.request(3, device_id="never-registered"))
+    assert status == 404 and isinstance(reply, ErrorFrame)
+    assert reply.code is ErrorCode.UNKNOWN_DEVICE and "Register" in reply.reason
+
+
+def test_bad_cut_and_bad_tensors(edge: EdgeApp, fomo: Fomo) -> None:
+    _register(edge, fomo)
+    request = fomo.request(3)
+    wrong_cut = type(request)(**{**_fields(request), "cut": 999})
+    status, reply = _call(edge, wrong_cut)
+    assert status == 409 and isinstance(reply, ErrorFrame) and "999" in reply.reason
+    wrong_shape = type(request)(
+        **{
+            **_fields(request),
+            "tensors": (Tensor(name=request.tensors[0].name, array=np.zeros(3, np.float32)),),
+        }
+    )
+    status, reply = _call(edge, wrong_shape)
+    assert status == 422 and isinstance(reply, ErrorFrame) and "float32" in reply.reason
+    wrong_name = type(request)(
+        **{**_fields(request), "tensors": (Tensor(name="nope", array=request.tensors[0].array),)}
+    )
+    status, reply = _call(edge, wrong_name)
+    assert status == 422 and isinstance(reply, ErrorFrame) and "nope" in reply.reason
+    assert {s.device_id: s for s in edge.core.stats()}["cam-1"].errors >= 3
+
+
+def _fields(msg: object) -> dict[str, object]:
+    return {name: getattr(msg, name) for name in msg.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+def test_malformed_and_oversized_frames(edge: EdgeApp, fomo: Fomo) -> None:
+    reply = edge.core.handle_frame(b"GET / HTTP/1.1\r\n\r\n", 0.0)
+    assert reply.status == 400
+    error = decode(reply.frame)
+    assert isinstance(error, ErrorFrame) and error.code is ErrorCode.MALFORMED
+    big = encode(fomo.request(0)) + bytes(2 << 20)
+    reply = edge.core.handle_frame(big, 0.0)
+    assert reply.status == 413
+    # A frame type the edge never accepts from a device:
+    reply = edge.core.handle_frame(encode(ErrorFrame(code=ErrorCode.INTERNAL, reason="x")), 0.0)
+    assert reply.status == 400
+
+
+def test_offline_report_is_acknowledged_and_persisted(edge: EdgeApp, fomo: Fomo) -> None:
+    _register(edge, fomo, "cam-offline")
+    records = tuple(
+        OfflineRecord(seq=i, cut=fomo.graph.num_ops, started_at_s=float(i), device_seconds=0.002)
+        for i in range(1, 4)
+    )
+    report = OfflineReport(device_id="cam-offline", model_id=fomo.graph.model_id, records=records)
+    status, ack = _call(edge, report)
+    assert status == 200 and isinstance(ack, OfflineAck) and ack.accepted == 3
+    stats = {s.device_id: s for s in edge.core.stats()}
+    assert stats["cam-offline"].offline == 3
+    assert edge.core.telemetry is not None
+    edge.core.telemetry.flush()
+    rows = read_telemetry(edge.core.telemetry.path)
+    offline = [r for r in rows if r["device_id"] == "cam-offline"]
+    assert [r["outcome"] for r in offline] == ["offline"] * 3
+
+
+def test_planner_learns_from_measurements(edge: EdgeApp, fomo: Fomo) -> None:
+    """The planner worker turns measurements into the next cut the replies carry."""
+    n = fomo.graph.num_ops
+    profile = DeviceProfile(kind="fast", op_seconds=(1e-6,) * n)
+    status, _ = _call(
+        edge, Register(device_id="cam-plan", model_id=fomo.graph.model_id, profile=profile)
+    )
+    assert status == 200
+    for i in range(30):
+        k = i % (n + 1)
+        request = fomo.request(k, device_id="cam-plan", seq=i)
+        request = type(request)(
+            **{
+                **_fields(request),
+                "device_op_seconds": (1e-6,) * k,
+                "last_transfer": TransferSample(
+                    uplink_bytes=1000 * (k + 1), downlink_bytes=2400, seconds=0.01 + 1e-6 * k
+                ),
+            }
+        )
+        _call(edge, request)
+        edge.core.plan_pending()
+    stats = {s.device_id: s for s in edge.core.stats()}["cam-plan"]
+    assert stats.planner_updates >= 1
+    assert 0 <= stats.next_cut <= n
+
+
+def test_telemetry_has_one_row_per_inference(tmp_path: Path, fomo: Fomo) -> None:
+    app = build_edge(edge_config(tmp_path))
+    app.start()
+    try:
+        _register(app, fomo, "cam-t")
+        for k in (0, 5, fomo.graph.num_ops):
+            _call(app, fomo.request(k, device_id="cam-t", seq=k))
+    finally:
+        app.stop()
+    rows = read_telemetry(tmp_path / "telemetry.sqlite")
+    assert [(r["cut"], r["outcome"]) for r in rows] == [
+        (0, "edge_only"),
+        (5, "split"),
+        (fomo.graph.num_ops, "device_only"),
+    ]
+    assert all(r["policy"] == "adaptive" and r["uplink_bytes"] for r in rows)
+
+
+def test_cheap_tails_run_inline_and_heavy_ones_on_workers(edge: EdgeApp, fomo: Fomo) -> None:
+    core = edge.core
+    n = fomo.graph.num_ops
+    assert core.runs_inline(encode(Register(device_id="d", model_id=fomo.graph.model_id)))
+    assert core.runs_inline(encode(fomo.request(n - 1)))  # one op left: cheaper than a hand-off
+    assert not core.runs_inline(encode(fomo.request(0)))  # the whole model: off the loop
+    assert not core.runs_inline(b"SC")
+
+
+def test_inline_can_be_switched_off(tmp_path: Path, fomo: Fomo) -> None:
+    app = build_edge(edge_config(tmp_path, inline_tail_max_s=0))
+    app.start()
+    try:
+        assert not app.core.runs_inline(encode(fomo.request(fomo.graph.num_ops - 1)))
+    finally:
+        app.stop()

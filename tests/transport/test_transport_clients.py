@@ -1,0 +1,164 @@
+"""Contract suite run over every client transport, against a real uvicorn on loopback.
+
+The server side here is a tiny echo ASGI app (the thing under test is the client transport);
+the edge's own endpoints are exercised end to end in tests/edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sciot.edge import serve_in_thread
+from sciot.errors import ConfigError, TransportError
+from sciot.transport import (
+    ClientTransport,
+    HttpClientTransport,
+    WebSocketClientTransport,
+    client_transport,
+)
+
+SLOW = b"SLOW"
+TEXT = b"TEXT"
+
+
+async def _echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Echo frames back; ``SLOW`` payloads answer after 2 s, ``TEXT`` ones answer non-frames."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes") or b""
+            if data.startswith(SLOW):
+                await asyncio.sleep(2.0)
+            if data.startswith(TEXT):
+                await send({"type": "websocket.send", "text": "not a frame"})
+            else:
+                await send({"type": "websocket.send", "bytes": data})
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    if body.startswith(SLOW):
+        await asyncio.sleep(2.0)
+    content_type = b"text/plain" if body.startswith(TEXT) else b"application/octet-stream"
+    status = 404 if scope["path"] != "/v1/frame" else 200
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type)],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[Any]:
+    server = serve_in_thread(_echo_app)
+    yield server
+    server.stop()
+
+
+Factory = Callable[[Any], ClientTransport]
+FACTORIES: dict[str, Factory] = {
+    "http": lambda s: HttpClientTransport(s.http_url),
+    "ws": lambda s: WebSocketClientTransport(s.ws_url),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def transport(request: pytest.FixtureRequest, echo_server: Any) -> Iterator[ClientTransport]:
+    t = FACTORIES[request.param](echo_server)
+    yield t
+    t.close()
+
+
+def test_round_trip(transport: ClientTransport) -> None:
+    assert isinstance(transport, ClientTransport)
+    for i in range(5):
+        payload = bytes([i]) * (10 + i)
+        assert transport.request(payload, timeout_s=5.0) == payload
+
+
+def test_one_mebibyte_payload(transport: ClientTransport) -> None:
+    payload = bytes(range(256)) * 4096
+    assert transport.request(payload, timeout_s=10.0) == payload
+
+
+def test_close_then_reuse_reconnects(transport: ClientTransport) -> None:
+    assert transport.request(b"a", timeout_s=5.0) == b"a"
+    transport.close()
+    transport.close()  # idempotent
+    assert transport.request(b"b", timeout_s=5.0) == b"b"
+
+
+@pytest.mark.slow
+def test_timeout_raises_transport_error_and_recovers(transport: ClientTransport) -> None:
+    with pytest.raises(TransportError, match="did not answer"):
+        transport.request(SLOW, timeout_s=0.2)
+    # The late reply must not be mistaken for the next answer.
+    assert transport.request(b"after", timeout_s=5.0) == b"after"
+
+
+def test_non_frame_reply_is_transport_error(transport: ClientTransport) -> None:
+    with pytest.raises(TransportError):
+        transport.request(TEXT, timeout_s=5.0)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("scheme", ["http", "ws"])
+def test_connection_refused(scheme: str) -> None:
+    port = _closed_port()
+    t = client_transport(f"{scheme}://127.0.0.1:{port}")
+    with pytest.raises(TransportError, match="refused"):
+        t.request(b"x", timeout_s=1.0)
+    t.close()
+
+
+@pytest.mark.parametrize("scheme", ["http", "ws"])
+def test_server_gone_mid_session(scheme: str) -> None:
+    server = serve_in_thread(_echo_app)
+    t = FACTORIES[scheme](server)
+    try:
+        assert t.request(b"x", timeout_s=5.0) == b"x"
+        server.stop()
+        with pytest.raises(TransportError):
+            t.request(b"y", timeout_s=1.0)
+    finally:
+        t.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("url", ["https://edge:1", "ftp://x", "ws:///nohost", "127.0.0.1:80"])
+def test_bad_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        client_transport(url)
+
+
+def test_bad_timeout_is_config_error(echo_server: Any) -> None:
+    t = HttpClientTransport(echo_server.http_url)
+    with pytest.raises(ConfigError, match="timeout_s"):
+        t.request(b"x", timeout_s=0)
