@@ -1,0 +1,380 @@
+"""Split policies: every one is an object with ``decide(state, now_s) -> Decision``.
+
+- ``adaptive`` (ours): minimise the objective's predicted cost over every feasible cut, and
+  probe another cut only when its optimistic cost could beat the current best (or an estimate
+  it would refresh is older than a bound), at most once per ``probe_gap`` requests, or every
+  ``urgent_gap`` requests while something is unknown or just changed.
+- ``sciot``: SCIoT's published logic, as a baseline (see :class:`SciotPolicy`).
+- ``device-only``, ``edge-only``, ``fixed:K``: one cut, always.
+- ``oracle``: knows the environment's true expected latency (a callable) and picks its best
+  cut per request, or holds the best fixed cut it was given.
+
+Policies hold no per-device data (that lives in :class:`DeviceState`) and no clock; the only
+randomness is the state's seeded generator, so the same inputs give the same decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from sciot.errors import PlannerError
+from sciot.planner._decision import CutCost, Decision, Explanation
+from sciot.planner._estimators import FloatArray
+from sciot.planner._state import DeviceState, Prediction, predict
+
+POLICY_NAMES = ("adaptive", "sciot", "device-only", "edge-only", "fixed:K", "oracle")
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Chooses a cut for one request of one device."""
+
+    @property
+    def name(self) -> str: ...
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptiveOptions:
+    """Knobs of the adaptive policy; the defaults are what the benchmarks and tests use.
+
+    ``z``: width of the optimistic bound in standard errors. ``drift_per_s``: how fast an
+    unrefreshed estimate loses credibility (relative standard error per second of age).
+    ``max_age_s``: an estimate older than this is stale and gets re-measured. ``probe_gap``:
+    fewest requests between two probes in steady state; ``urgent_gap`` while a cut is still
+    unknown, the bandwidth is not yet separated from the RTT or a change was detected in the
+    last ``settle_requests`` requests. ``p_local``: SCIoT's probabilistic all-on-device mode.
+    """
+
+    z: float = 2.0
+    drift_per_s: float = 0.01
+    max_age_s: float = 60.0
+    probe_gap: int = 10
+    urgent_gap: int = 2
+    settle_requests: int = 20
+    p_local: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.z < 0 or self.drift_per_s < 0 or self.max_age_s <= 0:
+            raise PlannerError("adaptive options need z >= 0, drift_per_s >= 0, max_age_s > 0")
+        if self.probe_gap < 1 or self.urgent_gap < 1 or self.settle_requests < 0:
+            raise PlannerError("adaptive options need probe_gap >= 1 and urgent_gap >= 1")
+        _check_probability(self.p_local)
+
+
+class AdaptivePolicy:
+    """Our policy: best predicted cost, with optimistic probing to keep estimates fresh."""
+
+    def __init__(self, options: AdaptiveOptions | None = None) -> None:
+        self.options = options or AdaptiveOptions()
+
+    @property
+    def name(self) -> str:
+        return "adaptive"
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        opts = self.options
+        space = state.space
+        p = predict(state, now_s, z=opts.z, drift_per_s=opts.drift_per_s, max_age_s=opts.max_age_s)
+        if now_s < state.down_until_s:
+            return _decision(self.name, p, space.device_only_cut, "edge unreachable: backing off")
+        if opts.p_local > 0 and state.rng.random() < opts.p_local:
+            return _decision(self.name, p, space.device_only_cut, "local-inference mode", True)
+        feasible = state.constraints.feasible(
+            request_bytes=state.request_bytes, latency_s=p.latency_s
+        )
+        feasible_lo = state.constraints.feasible(
+            request_bytes=state.request_bytes, latency_s=p.latency_lo_s
+        )
+        cost = np.where(feasible, p.cost, np.inf)
+        if np.isfinite(cost).any():
+            best = int(np.argmin(cost))
+            best_cost, best_reason = float(cost[best]), "lowest predicted cost"
+        elif p.known.any():
+            best = int(np.argmin(np.where(p.known, p.latency_s, np.inf)))
+            best_cost, best_reason = math.inf, "no cut meets the constraints: fastest known"
+        else:
+            usable = feasible_lo if feasible_lo.any() else np.ones_like(feasible_lo)
+            cut = int(np.argmin(np.where(usable, p.cost_lo, np.inf)))
+            return _decision(self.name, p, cut, "cold start: measuring an unknown cut", True)
+        since_probe = state.requests - state.last_probe_request
+        candidates = feasible_lo & (p.cost_lo < best_cost)
+        candidates[best] = False
+        urgent = (
+            bool((candidates & ~p.known).any())
+            or not p.link.identified
+            or state.requests - state.last_change_request < opts.settle_requests
+        )
+        if candidates.any() and since_probe >= (opts.urgent_gap if urgent else opts.probe_gap):
+            cut = int(np.argmin(np.where(candidates, p.cost_lo, np.inf)))
+            reason = "probe: could beat the best" + (" (unknown)" if not p.known[cut] else "")
+            return _decision(self.name, p, cut, reason, True)
+        if since_probe >= opts.probe_gap:
+            refresh = _stale_refresh_cut(p, best, cost)
+            if refresh is not None:
+                return _decision(self.name, p, refresh, "probe: re-measure stale estimates", True)
+        return _decision(self.name, p, best, best_reason)
+
+
+def _stale_refresh_cut(p: Prediction, best: int, cost: FloatArray) -> int | None:
+    """The cheapest cut that re-measures a stale op the best cut does not run."""
+    n = len(p.device_stale)
+    stale_dev = np.flatnonzero(p.device_stale[best:]) + best  # ops the best cut leaves to edge
+    stale_edge = np.flatnonzero(p.edge_stale[:best])  # ops the best cut runs on the device
+    covers = np.zeros(n + 1, dtype=bool)
+    if len(stale_dev):
+        covers[int(stale_dev[0]) + 1 :] = True
+    if len(stale_edge):
+        covers[: int(stale_edge[-1]) + 1] = True
+    covers[best] = False
+    if not covers.any():
+        return None
+    usable = np.where(covers & np.isfinite(cost), cost, np.inf)
+    if not np.isfinite(usable).any():
+        return None
+    return int(np.argmin(usable))
+
+
+class SciotPolicy:
+    """SCIoT's published decision logic, reproduced as a baseline.
+
+    Per-layer device and edge times are EMAs with alpha 0.2; the link speed is the size of the
+    last message divided by its time (round trip included); the cost of offloading after layer
+    ``l`` (our cut ``k = l + 1``) is ``sum(device[0..l]) + size[l] / speed + sum(edge[l+1..])``;
+    edge-only is never considered; with probability ``p_local`` the device runs everything
+    (their refresh of device times). Edge layers never measured count as 0; a cut is only
+    considered once every device layer before it has been measured, so a fresh device starts
+    by offloading after its first layer.
+    """
+
+    def __init__(self, *, p_local: float = 0.1) -> None:
+        _check_probability(p_local)
+        self.p_local = p_local
+
+    @property
+    def name(self) -> str:
+        return "sciot"
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        n = state.space.num_ops
+        if self.p_local > 0 and state.rng.random() < self.p_local:
+            return self._decision(state, n, "local-inference mode", True)
+        cost = self._costs(state)
+        cut = int(np.argmin(cost))
+        return self._decision(state, cut, "lowest SCIoT cost", False)
+
+    def _costs(self, state: DeviceState) -> FloatArray:
+        n = state.space.num_ops
+        device = np.zeros(n + 1)
+        np.cumsum(state.sciot_device_s, out=device[1:])
+        edge = float(state.sciot_edge_s.sum()) - np.concatenate(
+            ([0.0], np.cumsum(state.sciot_edge_s))
+        )
+        speed = state.sciot_bytes_per_s
+        sizes = np.asarray(state.space.crossing_bytes, dtype=np.float64)
+        network = sizes / speed if speed else np.zeros(n + 1)
+        cost: FloatArray = device + edge + network
+        cost[0] = np.inf  # never edge-only
+        # A cut needs every device layer before it measured; cut 1 is always allowed, so
+        # a fresh device starts by offloading after its first layer.
+        unknown_before = np.concatenate(([0], np.cumsum(~state.sciot_device_known)))
+        cost[2:][unknown_before[2:] > 0] = np.inf
+        return cost
+
+    def _decision(self, state: DeviceState, cut: int, reason: str, probe: bool) -> Decision:
+        cost = self._costs(state)
+        predicted = float(cost[cut]) if np.isfinite(cost[cut]) else math.nan
+        order = [int(k) for k in np.argsort(cost, kind="stable")[:3] if int(k) != cut][:2]
+        explanation = Explanation(
+            policy=self.name,
+            chosen=CutCost(cut=cut, predicted_s=predicted, cost=predicted),
+            runners_up=tuple(
+                CutCost(cut=k, predicted_s=float(cost[k]), cost=float(cost[k])) for k in order
+            ),
+            bytes_per_s=state.sciot_bytes_per_s,
+        )
+        return Decision(
+            cut=cut, predicted_s=predicted, probe=probe, reason=reason, explanation=explanation
+        )
+
+
+class FixedPolicy:
+    """Always the same cut: ``edge-only`` (0), ``device-only`` (N) or ``fixed:K``."""
+
+    def __init__(self, cut: int | str) -> None:
+        if isinstance(cut, str) and cut not in ("edge-only", "device-only"):
+            raise PlannerError(
+                f"a fixed cut is an integer, 'edge-only' or 'device-only', not {cut}"
+            )
+        if isinstance(cut, int) and cut < 0:
+            raise PlannerError(f"a fixed cut must be >= 0, got {cut}")
+        self.cut = cut
+
+    @property
+    def name(self) -> str:
+        return self.cut if isinstance(self.cut, str) else f"fixed:{self.cut}"
+
+    def resolve(self, num_ops: int) -> int:
+        if self.cut == "edge-only":
+            return 0
+        if self.cut == "device-only":
+            return num_ops
+        if isinstance(self.cut, int) and self.cut > num_ops:
+            raise PlannerError(
+                f"fixed cut {self.cut} is out of range; the model has cuts 0..{num_ops}"
+            )
+        return int(self.cut)
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        cut = self.resolve(state.space.num_ops)
+        p = predict(state, now_s, z=0.0, drift_per_s=0.0, max_age_s=math.inf)
+        return _decision(self.name, p, cut, "fixed cut")
+
+
+ExpectedLatency = Callable[[int, float], float]
+
+
+class OraclePolicy:
+    """Knows the true expected latency of every cut at any time (from a simulator).
+
+    Per request it returns the argmin of ``expected_s(cut, now_s)`` over every cut; given
+    ``fixed_cut`` it holds that cut (use :func:`best_fixed_cut` to find it).
+    """
+
+    def __init__(self, expected_s: ExpectedLatency, *, fixed_cut: int | None = None) -> None:
+        self.expected_s = expected_s
+        self.fixed_cut = fixed_cut
+
+    @property
+    def name(self) -> str:
+        return "oracle" if self.fixed_cut is None else "oracle-fixed"
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        n = state.space.num_ops
+        costs = np.array([self.expected_s(k, now_s) for k in range(n + 1)])
+        if self.fixed_cut is not None:
+            cut = FixedPolicy(self.fixed_cut).resolve(n)
+            reason = "oracle: best fixed cut"
+        else:
+            cut = int(np.argmin(costs))
+            reason = "oracle: best cut now"
+        order = [int(k) for k in np.argsort(costs, kind="stable")[:3] if int(k) != cut][:2]
+        explanation = Explanation(
+            policy=self.name,
+            chosen=CutCost(cut=cut, predicted_s=float(costs[cut]), cost=float(costs[cut])),
+            runners_up=tuple(
+                CutCost(cut=k, predicted_s=float(costs[k]), cost=float(costs[k])) for k in order
+            ),
+        )
+        return Decision(
+            cut=cut,
+            predicted_s=float(costs[cut]),
+            probe=False,
+            reason=reason,
+            explanation=explanation,
+        )
+
+
+def best_fixed_cut(expected_s: ExpectedLatency, *, num_cuts: int, times_s: Sequence[float]) -> int:
+    """The cut with the lowest mean true latency over the given request times."""
+    if num_cuts < 1 or not times_s:
+        raise PlannerError("best_fixed_cut needs at least one cut and one request time")
+    means = [sum(expected_s(k, t) for t in times_s) / len(times_s) for k in range(num_cuts)]
+    return int(np.argmin(means))
+
+
+def make_policy(name: str, *, seed: int = 0, **options: object) -> Policy:
+    """Build a policy by name: adaptive, sciot, device-only, edge-only, fixed:K or oracle.
+
+    ``seed`` is accepted for symmetry with :class:`~sciot.planner.Planner`; policies draw from
+    the per-device generator the planner seeds, so they keep no generator of their own.
+    """
+    del seed
+    if name == "adaptive":
+        try:
+            return AdaptivePolicy(AdaptiveOptions(**options))  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise PlannerError(f"bad option for the adaptive policy: {exc}") from exc
+    if name == "sciot":
+        p_local = options.pop("p_local", 0.1)
+        _no_options(name, options)
+        return SciotPolicy(p_local=float(p_local))  # type: ignore[arg-type]
+    if name in ("device-only", "edge-only"):
+        _no_options(name, options)
+        return FixedPolicy(name)
+    if name.startswith("fixed:"):
+        _no_options(name, options)
+        try:
+            return FixedPolicy(int(name.removeprefix("fixed:")))
+        except ValueError as exc:
+            raise PlannerError(f"'{name}' needs an integer cut, e.g. fixed:3") from exc
+    if name == "oracle":
+        expected = options.pop("expected_s", None)
+        fixed = options.pop("fixed_cut", None)
+        _no_options(name, options)
+        if not callable(expected):
+            raise PlannerError("the oracle policy needs expected_s=callable(cut, now_s) -> seconds")
+        return OraclePolicy(expected, fixed_cut=fixed)  # type: ignore[arg-type]
+    raise PlannerError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")
+
+
+def _no_options(name: str, options: dict[str, object]) -> None:
+    if options:
+        raise PlannerError(f"policy {name!r} takes no options {sorted(options)}")
+
+
+def _check_probability(p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise PlannerError(f"a probability must be between 0 and 1, got {p}")
+
+
+def _indices(mask: npt.NDArray[np.bool_]) -> tuple[int, ...]:
+    return tuple(np.flatnonzero(mask).tolist()) if mask.any() else ()
+
+
+def _decision(policy: str, p: Prediction, cut: int, reason: str, probe: bool = False) -> Decision:
+    order = [int(k) for k in np.argsort(p.cost, kind="stable")[:3] if int(k) != cut][:2]
+
+    def cut_cost(k: int) -> CutCost:
+        return CutCost(cut=k, predicted_s=float(p.latency_s[k]), cost=float(p.cost[k]))
+
+    explanation = Explanation(
+        policy=policy,
+        chosen=cut_cost(cut),
+        runners_up=tuple(cut_cost(k) for k in order),
+        stale_device_ops=_indices(p.device_stale),
+        stale_edge_ops=_indices(p.edge_stale),
+        unstable_device_ops=p.unstable_ops[0],
+        unstable_edge_ops=p.unstable_ops[1],
+        link_identified=p.link.identified,
+        rtt_s=p.link.rtt_s if p.link.samples else None,
+        bytes_per_s=p.link.bytes_per_s if p.link.samples else None,
+    )
+    return Decision(
+        cut=cut,
+        predicted_s=float(p.latency_s[cut]),
+        probe=probe,
+        reason=reason,
+        explanation=explanation,
+    )
+
+
+__all__ = [
+    "POLICY_NAMES",
+    "AdaptiveOptions",
+    "AdaptivePolicy",
+    "ExpectedLatency",
+    "FixedPolicy",
+    "OraclePolicy",
+    "Policy",
+    "SciotPolicy",
+    "best_fixed_cut",
+    "make_policy",
+]

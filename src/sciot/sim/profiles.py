@@ -1,0 +1,157 @@
+"""Device speed profiles and the measured per-op times of a real model.
+
+A simulated device runs the real model's ops at this machine's measured per-op times (LiteRT,
+:class:`~sciot.runtime.OpProfiler`) scaled by one factor: this machine's effective
+multiply-accumulate rate on the model divided by the device's. Each device's rate comes from
+a published measurement of a known model on that device (the ``source`` field says which), so
+the factor is calibrated, not guessed, though it carries the error of transferring one model's
+rate to another: measure on the real device when one is at hand. The energy figures feed the
+device-energy objective and the energy column of a run; they are typical datasheet-level
+values, good for comparing cuts, not for a battery-life budget.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sciot.errors import ConfigError
+from sciot.planner import EnergyProfile, SplitSpace
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceProfile:
+    """A device class: effective MAC rate on a TinyML CNN and its energy model."""
+
+    name: str
+    macs_per_s: float | None  # None: this machine, unscaled
+    energy: EnergyProfile
+    source: str
+
+    def scale(self, *, model_macs: int, measured_total_s: float) -> float:
+        """Factor turning this machine's measured op times into the device's."""
+        if self.macs_per_s is None:
+            return 1.0
+        if model_macs <= 0 or measured_total_s <= 0:
+            raise ConfigError("scaling to a device profile needs the model's MACs and its time")
+        return (model_macs / measured_total_s) / self.macs_per_s
+
+
+DEVICE_PROFILES: dict[str, DeviceProfile] = {
+    profile.name: profile
+    for profile in (
+        DeviceProfile(
+            name="esp32-s3",
+            # 7.5 M MACs (96x96 MobileNetV1-0.25 person detection, int8) in 54 ms with ESP-NN
+            # at 240 MHz: Espressif, esp-tflite-micro README, "Performance Comparison".
+            macs_per_s=7.5e6 / 0.054,
+            energy=EnergyProfile(compute_w=0.25, idle_w=0.08, radio_j_per_byte=5e-7),
+            source="esp-tflite-micro README: person detection 54 ms on ESP32-S3 (ESP-NN)",
+        ),
+        DeviceProfile(
+            name="rpi-zero-2w",
+            # Same Cortex-A53 cores as a Pi 3 at 1.0 GHz instead of 1.2; a Pi 4 runs TFLite
+            # about 2x faster than a Pi 3 (see rpi4), so about 2.4x slower than a Pi 4.
+            macs_per_s=569e6 / 0.087 / 2.4,
+            energy=EnergyProfile(compute_w=1.2, idle_w=0.6, radio_j_per_byte=2e-7),
+            source="derived from the Pi 4 figure: Pi 3-class cores at 1.0 GHz (~2.4x slower)",
+        ),
+        DeviceProfile(
+            name="rpi4",
+            # MobileNetV1 1.0 224 (569 M MACs) in 87 ms on the Pi 4 CPU with TFLite.
+            macs_per_s=569e6 / 0.087,
+            energy=EnergyProfile(compute_w=3.5, idle_w=2.0, radio_j_per_byte=1e-7),
+            source="TFLite MobileNetV1 1.0_224: 87 ms on a Raspberry Pi 4 CPU (public benchmark)",
+        ),
+        DeviceProfile(
+            name="this-machine",
+            macs_per_s=None,
+            energy=EnergyProfile(compute_w=15.0, idle_w=5.0, radio_j_per_byte=5e-8),
+            source="measured here with LiteRT, no scaling",
+        ),
+    )
+}
+
+
+def device_profile(name: str) -> DeviceProfile:
+    try:
+        return DEVICE_PROFILES[name]
+    except KeyError:
+        known = ", ".join(DEVICE_PROFILES)
+        raise ConfigError(f"unknown device profile {name!r}; choose one of {known}") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelProfile:
+    """A real model's cuts and this machine's measured per-op times (median of runs)."""
+
+    name: str
+    op_s: tuple[float, ...]
+    crossing_bytes: tuple[int, ...]
+    output_bytes: int
+    macs: int
+
+    @property
+    def num_ops(self) -> int:
+        return len(self.op_s)
+
+    @property
+    def total_s(self) -> float:
+        return math.fsum(self.op_s)
+
+    def space(self) -> SplitSpace:
+        """The planner's view: device-only sends nothing, the edge returns the output."""
+        crossing = (*self.crossing_bytes[:-1], 0)
+        return SplitSpace(
+            num_ops=self.num_ops, crossing_bytes=crossing, result_bytes=self.output_bytes
+        )
+
+    def device_op_s(self, profile: DeviceProfile) -> tuple[float, ...]:
+        factor = profile.scale(model_macs=self.macs, measured_total_s=self.total_s)
+        return tuple(s * factor for s in self.op_s)
+
+
+def profile_model(path: str | Path, *, repeats: int = 50, name: str | None = None) -> ModelProfile:
+    """Time a ``.tflite`` model op by op with LiteRT; the median of ``repeats`` runs per op."""
+    from sciot.model import load_model
+    from sciot.runtime import OpProfiler
+
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    graph = load_model(Path(path))
+    profiler = OpProfiler(graph)
+    rng = np.random.default_rng(0)
+    inputs = {t.name: _random_input(t.shape, t.dtype, rng) for t in graph.inputs}
+    runs = [profiler.run(inputs)[1] for _ in range(repeats + 2)][2:]  # first runs warm caches
+    op_s = tuple(statistics.median(run[i] for run in runs) for i in range(graph.num_ops))
+    return ModelProfile(
+        name=name or Path(path).stem,
+        op_s=op_s,
+        crossing_bytes=tuple(cut.crossing_bytes for cut in graph.cuts),
+        output_bytes=sum(t.nbytes for t in graph.outputs),
+        macs=graph.total_macs,
+    )
+
+
+def _random_input(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> npt.NDArray[Any]:
+    kind = np.dtype(dtype)
+    shape = tuple(max(1, d) for d in shape)
+    if kind.kind == "f":
+        return rng.random(shape, dtype=np.float32).astype(kind)
+    info = np.iinfo(kind)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(kind)
+
+
+__all__ = [
+    "DEVICE_PROFILES",
+    "DeviceProfile",
+    "ModelProfile",
+    "device_profile",
+    "profile_model",
+]

@@ -1,0 +1,110 @@
+"""The analysis of a run: files exist, and the numbers match the raw rows."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciot.analysis import analyze_run, format_table, load_run, markdown_table
+from sciot.errors import ConfigError
+from sciot.sim import ModelProfile, RunConfig, run_simulation
+
+TINY = ModelProfile(
+    name="tiny",
+    op_s=(10e-6, 10e-6, 10e-6, 10e-6, 60e-6, 30e-6),
+    crossing_bytes=(110_592, 147_456, 73_728, 18_432, 9_216, 2_304, 2_304),
+    output_bytes=2_304,
+    macs=4_000_000,
+)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    config = RunConfig(
+        scenarios=("baseline", "edge_outage", "multi_client_baseline"),
+        requests=120,
+        duration_s=4.0,
+        seed=1,
+    )
+    run_simulation(config, out, model=TINY)
+    return out
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_report_files_exist(run_dir: Path, tmp_path: Path) -> None:
+    report = analyze_run(run_dir, out_dir=tmp_path)
+    names = {p.name for p in report.plots}
+    assert {
+        "breakdown.png",
+        "distributions.png",
+        "throughput.png",
+        "bytes.png",
+        "regret.png",
+        "op_times.png",
+        "timeline_baseline.png",
+        "timeline_edge_outage.png",
+    } <= names
+    for path in report.plots:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = report.html.read_text()
+    assert page.count("data:image/png;base64,") == len(report.plots)
+    assert "in-process virtual clock" in page
+    assert report.summary_csv.is_file()
+
+
+def test_summary_numbers_match_the_raw_rows(run_dir: Path, tmp_path: Path) -> None:
+    report = analyze_run(run_dir, out_dir=tmp_path)
+    rows = _read(run_dir / "edge_outage.csv")
+    oracle_mean = np.mean([float(r["latency_ms"]) for r in rows if r["policy"] == "oracle"])
+    for policy in ("adaptive", "sciot", "device-only", "edge-only", "oracle"):
+        latency = np.array([float(r["latency_ms"]) for r in rows if r["policy"] == policy])
+        wire = [
+            int(r["uplink_bytes"]) + int(r["downlink_bytes"]) for r in rows if r["policy"] == policy
+        ]
+        line = next(
+            s for s in report.summary if s["scenario"] == "edge_outage" and s["policy"] == policy
+        )
+        assert line["inferences"] == len(latency)
+        assert line["mean_ms"] == pytest.approx(latency.mean())
+        assert line["p95_ms"] == pytest.approx(np.percentile(latency, 95))
+        assert line["p99_ms"] == pytest.approx(np.percentile(latency, 99))
+        assert line["bytes_per_inference"] == pytest.approx(np.mean(wire))
+        assert line["regret"] == pytest.approx(latency.mean() / oracle_mean)
+
+
+def test_recomputed_summary_equals_the_runs_own(run_dir: Path, tmp_path: Path) -> None:
+    report = analyze_run(run_dir, out_dir=tmp_path)
+    assert _read(report.summary_csv) == _read(run_dir / "summary.csv")
+
+
+def test_tables_have_one_line_per_scenario_and_policy(run_dir: Path) -> None:
+    from sciot.sim import summarize
+
+    summary = summarize(load_run(run_dir).rows)
+    assert len(format_table(summary).splitlines()) == 1 + len(summary)
+    assert len(markdown_table(summary).splitlines()) == 2 + len(summary)
+
+
+def test_not_a_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"run\.json"):
+        analyze_run(tmp_path)
+
+
+def test_corrupt_rows_are_reported(run_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in run_dir.glob("*.*"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    text = (broken / "baseline.csv").read_text().splitlines()
+    text[1] = text[1].replace("adaptive,client-0,0,", "adaptive,client-0,zero,")
+    (broken / "baseline.csv").write_text("\n".join(text))
+    with pytest.raises(ConfigError, match="row 1"):
+        load_run(broken)

@@ -1,0 +1,218 @@
+"""Scenarios, device profiles and the runner: isolation, outputs, the bandwidth model."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciot.delays import DelaySpec
+from sciot.errors import ConfigError
+from sciot.sim import (
+    DEVICE_PROFILES,
+    DYNAMIC_SCENARIOS,
+    SCENARIOS,
+    STEADY_SCENARIOS,
+    ModelProfile,
+    RunConfig,
+    build_environment,
+    detect_kernel_netem,
+    device_profile,
+    run_simulation,
+    scenario,
+)
+
+# A small FOMO-like model whose best cut on a slow device is in the middle (cut 4, 9 kB).
+TINY = ModelProfile(
+    name="tiny",
+    op_s=(10e-6, 10e-6, 10e-6, 10e-6, 60e-6, 30e-6),
+    crossing_bytes=(110_592, 147_456, 73_728, 18_432, 9_216, 2_304, 2_304),
+    output_bytes=2_304,
+    macs=4_000_000,
+)
+REQUIRED = (
+    "scenario",
+    "policy",
+    "inferences",
+    "mean_ms",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "inferences_per_s",
+    "bytes_per_inference",
+    "regret",
+)
+
+
+def _config(**changes: object) -> RunConfig:
+    base: dict[str, object] = {
+        "scenarios": ("baseline", "bandwidth_drop"),
+        "requests": 150,
+        "duration_s": 6.0,
+        "seed": 3,
+    }
+    base.update(changes)
+    return RunConfig(**base)  # type: ignore[arg-type]
+
+
+def test_catalogue_has_sciot_nine_and_four_dynamic() -> None:
+    assert STEADY_SCENARIOS == (
+        "baseline",
+        "network_delay_20ms",
+        "network_delay_50ms",
+        "computation_delay_2ms",
+        "computation_delay_5ms",
+        "mobile_realistic",
+        "unstable_network",
+        "multi_client_baseline",
+        "multi_client_network",
+    )
+    assert len(DYNAMIC_SCENARIOS) == 4
+    assert SCENARIOS["network_delay_20ms"].network_delay == DelaySpec.gaussian(0.020, 0.005)
+    assert SCENARIOS["mobile_realistic"].computation_delay == DelaySpec.gaussian(0.003, 0.001)
+    assert SCENARIOS["multi_client_network"].clients == 3
+    with pytest.raises(ConfigError, match="unknown scenario"):
+        scenario("rush_hour")
+
+
+def test_profiles_scale_by_mac_rate() -> None:
+    esp = device_profile("esp32-s3")
+    # This machine runs TINY at 4 M MACs / 130 us ~ 31 GMAC/s; the ESP32-S3 at ~139 MMAC/s.
+    factor = esp.scale(model_macs=TINY.macs, measured_total_s=TINY.total_s)
+    assert factor == pytest.approx((4e6 / 130e-6) / (7.5e6 / 0.054))
+    assert device_profile("this-machine").scale(model_macs=1, measured_total_s=1.0) == 1.0
+    assert set(DEVICE_PROFILES) == {"esp32-s3", "rpi-zero-2w", "rpi4", "this-machine"}
+    with pytest.raises(ConfigError, match="unknown device profile"):
+        device_profile("pdp-11")
+
+
+def test_space_of_a_model_profile_sends_nothing_device_only() -> None:
+    space = TINY.space()
+    assert space.crossing_bytes[-1] == 0
+    assert space.result_bytes == 2_304
+
+
+def test_environment_bandwidth_makes_big_tensors_cost_more() -> None:
+    env = build_environment(
+        TINY, device_profile("esp32-s3"), scenario("baseline"), _config(noise_cv=0.0)
+    )
+    network = [env.expected_latency_s(k, 0.0) - env.expected_latency_s(6, 0.0) for k in (1, 3)]
+    # Cut 1 sends 147 kB, cut 3 18 kB: the bigger transfer costs more, in proportion to bytes.
+    assert network[0] > network[1]
+    drop = build_environment(
+        TINY, device_profile("esp32-s3"), scenario("bandwidth_drop"), _config()
+    )
+    assert drop.link.at(1.0)[1] == pytest.approx(10 * drop.link.at(3.0)[1])
+    assert drop.link.at(5.0)[1] == drop.link.at(1.0)[1]
+
+
+def test_run_writes_rows_summary_and_metadata(tmp_path: Path) -> None:
+    result = run_simulation(_config(), tmp_path, model=TINY)
+    summary = _read(tmp_path / "summary.csv")
+    assert set(REQUIRED) <= set(summary[0])
+    assert {(r["scenario"], r["policy"]) for r in summary} == {
+        (s, p)
+        for s in ("baseline", "bandwidth_drop")
+        for p in ("adaptive", "sciot", "device-only", "edge-only", "oracle")
+    }
+    rows = _read(tmp_path / "baseline.csv")
+    adaptive = [r for r in rows if r["policy"] == "adaptive"]
+    assert len(adaptive) == int(
+        next(r for r in summary if r["policy"] == "adaptive" and r["scenario"] == "baseline")[
+            "inferences"
+        ]
+    )
+    assert [int(r["index"]) for r in adaptive] == list(range(len(adaptive)))
+    for row in summary:
+        if row["policy"] == "oracle":
+            assert float(row["regret"]) == pytest.approx(1.0)
+        assert row["emulation"] == "in-process virtual clock"
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert meta["emulation"] == "in-process virtual clock"
+    assert meta["kernel_netem"]["used"] is False
+    assert result.wall_s > 0
+
+
+def test_each_run_is_bounded_by_requests_and_duration(tmp_path: Path) -> None:
+    run_simulation(
+        _config(scenarios=("baseline",), requests=40, duration_s=100.0), tmp_path, model=TINY
+    )
+    rows = _read(tmp_path / "baseline.csv")
+    assert all(int(r["index"]) < 40 for r in rows)
+    run_simulation(
+        _config(scenarios=("baseline",), requests=10_000, duration_s=0.5), tmp_path, model=TINY
+    )
+    rows = _read(tmp_path / "baseline.csv")
+    assert max(float(r["start_s"]) for r in rows) < 0.5
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _rows(path: Path, policy: str) -> list[dict[str, str]]:
+    return [r for r in _read(path) if r["policy"] == policy]
+
+
+def test_scenarios_and_policies_are_isolated(tmp_path: Path) -> None:
+    together = tmp_path / "together"
+    alone = tmp_path / "alone"
+    run_simulation(_config(scenarios=("bandwidth_drop", "baseline")), together, model=TINY)
+    run_simulation(_config(scenarios=("baseline",), policies=("adaptive",)), alone, model=TINY)
+    # Same scenario, same seed, fresh state: identical rows whatever ran before it.
+    assert _rows(together / "baseline.csv", "adaptive") == _rows(alone / "baseline.csv", "adaptive")
+
+
+def test_multi_client_shares_the_edge_queue(tmp_path: Path) -> None:
+    run_simulation(
+        _config(scenarios=("multi_client_baseline",), policies=("edge-only",), device="rpi4"),
+        tmp_path,
+        model=TINY,
+    )
+    rows = _read(tmp_path / "multi_client_baseline.csv")
+    assert {r["client"] for r in rows} == {"client-0", "client-1", "client-2"}
+    starts = sorted(float(r["start_s"]) for r in rows)
+    assert starts == sorted(starts)
+    assert all(float(r["queue_ms"]) >= 0 for r in rows)
+
+
+def test_adaptive_beats_sciot_in_bandwidth_drop_and_recovers(tmp_path: Path) -> None:
+    run_simulation(
+        _config(scenarios=("bandwidth_drop",), requests=3000, duration_s=30.0), tmp_path, model=TINY
+    )
+    summary = {r["policy"]: float(r["mean_ms"]) for r in _read(tmp_path / "summary.csv")}
+    assert summary["adaptive"] < summary["sciot"]
+
+    def mean_after_recovery(policy: str) -> float:
+        rows = _rows(tmp_path / "bandwidth_drop.csv", policy)
+        return float(np.mean([float(r["latency_ms"]) for r in rows if float(r["start_s"]) > 21]))
+
+    assert mean_after_recovery("adaptive") <= 1.05 * mean_after_recovery("oracle")
+
+
+def test_bad_config_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="unknown policy"):
+        RunConfig(policies=("greedy",))
+    with pytest.raises(ConfigError, match="requests"):
+        RunConfig(requests=0)
+
+
+def test_netem_detection_reports_a_reason() -> None:
+    support = detect_kernel_netem()
+    assert isinstance(support.available, bool)
+    assert support.reason
+
+
+def test_real_model_profile_with_litert() -> None:
+    from sciot.model import demo_model_path
+    from sciot.sim import profile_model
+
+    profile = profile_model(demo_model_path("fomo96"), repeats=3)
+    assert profile.num_ops == len(profile.crossing_bytes) - 1
+    assert all(s > 0 for s in profile.op_s)
+    assert profile.macs > 0
+    assert np.isfinite(profile.total_s)
