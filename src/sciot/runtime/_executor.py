@@ -10,6 +10,10 @@ interpreter); share work between threads with :class:`~sciot.runtime.Interpreter
 from __future__ import annotations
 
 import math
+import os
+import sys
+import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,42 @@ def read_model_bytes(model: ModelSource) -> bytes:
         raise ModelError(f"cannot read model file {model}: {exc.strerror or exc}") from exc
 
 
+_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_banner_lock = threading.Lock()
+_banner_seen = False
+
+
+def _new_interpreter(model_bytes: bytes, num_threads: int) -> Interpreter:
+    """Build an interpreter, keeping LiteRT's once-per-process XNNPACK banner off stderr.
+
+    The native library prints that INFO line straight to file descriptor 2 the first time a
+    delegate is created; it would break the CLI's promise of one clear line on stderr. Only the
+    first construction in a process is wrapped: file descriptor 2 goes to a temporary file and
+    everything else written there meanwhile is copied back, so no real message is lost.
+    """
+    global _banner_seen
+    if _banner_seen:
+        return Interpreter(model_content=model_bytes, num_threads=num_threads)
+    with _banner_lock:
+        if _banner_seen:
+            return Interpreter(model_content=model_bytes, num_threads=num_threads)
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                kept = [line for line in captured.read().splitlines(True) if _BANNER not in line]
+                if kept:
+                    os.write(2, b"".join(kept))
+        _banner_seen = True
+        return interpreter
+
+
 class SegmentExecutor:
     """One LiteRT interpreter for one segment, built once, run many times."""
 
@@ -50,7 +90,7 @@ class SegmentExecutor:
             raise ExecutionError(f"num_threads must be >= 1, got {num_threads}")
         self.model_bytes = read_model_bytes(model)
         try:
-            self._interpreter = Interpreter(model_content=self.model_bytes, num_threads=num_threads)
+            self._interpreter = _new_interpreter(self.model_bytes, num_threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"LiteRT cannot load this model: {_first_line(exc)}") from exc
