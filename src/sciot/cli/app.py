@@ -21,9 +21,16 @@ from sciot.errors import SciotError
 # (module under sciot.cli, group name, help)
 _GROUPS: list[tuple[str, str, str]] = [
     ("model", "model", "Inspect, split, export and convert TFLite / Keras models."),
+    ("sensors", "sensors", "Simulated sensors, MQTT ingestion and streaming anomaly detection."),
 ]
 # (module under sciot.cli, attribute, command name)
-_COMMANDS: list[tuple[str, str, str]] = []
+_COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "demo_command", "demo"),
+    ("serve", "serve_command", "serve"),
+    ("device", "device_command", "device"),
+    ("simulate", "simulate_command", "simulate"),
+    ("analyze", "analyze_command", "analyze"),
+]
 
 app = typer.Typer(
     name="sciot",
@@ -32,6 +39,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from sciot import __version__
+
+        print(f"sciot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Adaptive split computing of TinyML models between IoT devices and an edge server."""
+
 
 for _module, _name, _help in _GROUPS:
     _group = importlib.import_module(f"sciot.cli.{_module}").app
