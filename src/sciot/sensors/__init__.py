@@ -1,1 +1,110 @@
-"""Sensor simulation, MQTT ingestion, windowed features and streaming anomaly detection."""
+"""Sensor simulation, MQTT ingestion, windowed features and streaming anomaly detection.
+
+The pipeline: a :class:`Simulator` of realistic sensors with labelled anomalies, published on
+``sensors/<id>/data`` (JSON per reading, or compact binary batches) through a :class:`PubSub`
+(an MQTT broker, or in-process); an :class:`IngestStage` that validates readings, builds
+per-sensor windows and features with numpy, runs a detector and publishes de-duplicated
+alerts on ``alerts/<id>/notification``; :func:`run_pipeline` ties them together and scores the
+alerts against the ground truth (:func:`score_events`).
+"""
+
+from sciot.sensors._alerts import AlertGate
+from sciot.sensors._codec import (
+    Decoder,
+    alert_topic,
+    data_topic,
+    encode_alert,
+    encode_batch,
+    encode_json,
+)
+from sciot.sensors._config import (
+    PipelineConfig,
+    SensorConfig,
+    default_config,
+    load_config,
+    parse_config,
+)
+from sciot.sensors._detect import (
+    DETECTOR_INPUTS,
+    Detector,
+    Finding,
+    IsolationForestDetector,
+    StreamingDetector,
+    TfliteDetector,
+    load_detector,
+    make_detector,
+)
+from sciot.sensors._metrics import EventScores, KindScore, score_events
+from sciot.sensors._pipeline import IngestStage, RunReport, SensorPublisher, run_pipeline
+from sciot.sensors._simulate import SENSOR_TYPES, SensorType, Simulator, register_sensor_type
+from sciot.sensors._transport import (
+    BrokerAddress,
+    Inbox,
+    InProcessPubSub,
+    MqttPubSub,
+    PubSub,
+    parse_broker,
+    topic_matches,
+)
+from sciot.sensors._types import (
+    ANOMALY_KINDS,
+    Alert,
+    AnomalyEvent,
+    AnomalyKind,
+    IngestCounts,
+    ReadingBatch,
+    SensorInfo,
+)
+from sciot.sensors._windows import FEATURE_NAMES, WindowBuilder, WindowFeatures, compute_features
+
+__all__ = [
+    "ANOMALY_KINDS",
+    "DETECTOR_INPUTS",
+    "FEATURE_NAMES",
+    "SENSOR_TYPES",
+    "Alert",
+    "AlertGate",
+    "AnomalyEvent",
+    "AnomalyKind",
+    "BrokerAddress",
+    "Decoder",
+    "Detector",
+    "EventScores",
+    "Finding",
+    "InProcessPubSub",
+    "Inbox",
+    "IngestCounts",
+    "IngestStage",
+    "IsolationForestDetector",
+    "KindScore",
+    "MqttPubSub",
+    "PipelineConfig",
+    "PubSub",
+    "ReadingBatch",
+    "RunReport",
+    "SensorConfig",
+    "SensorInfo",
+    "SensorPublisher",
+    "SensorType",
+    "Simulator",
+    "StreamingDetector",
+    "TfliteDetector",
+    "WindowBuilder",
+    "WindowFeatures",
+    "alert_topic",
+    "compute_features",
+    "data_topic",
+    "default_config",
+    "encode_alert",
+    "encode_batch",
+    "encode_json",
+    "load_config",
+    "load_detector",
+    "make_detector",
+    "parse_broker",
+    "parse_config",
+    "register_sensor_type",
+    "run_pipeline",
+    "score_events",
+    "topic_matches",
+]

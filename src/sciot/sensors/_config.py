@@ -1,0 +1,190 @@
+"""The sensor pipeline's configuration, read once from YAML and validated at the boundary.
+
+Pydantic models check every field (types, ranges, unknown keys) and :func:`load_config` turns
+any problem into a :class:`~sciot.errors.ConfigError` naming the file and the field. Past this
+module the pipeline only sees validated, immutable settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sciot.errors import ConfigError
+from sciot.sensors._types import ANOMALY_KINDS, AnomalyKind
+
+Encoding = Literal["json", "batch"]
+DetectorName = Literal["streaming", "iforest", "tflite"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SensorConfig(_Strict):
+    """One simulated sensor."""
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
+    type: str = Field(min_length=1)
+    location: str = "default"
+    range: tuple[float, float] | None = None
+    unit: str | None = None
+    rate_hz: float = Field(
+        default=1.0, gt=0.0, le=10_000.0, validation_alias=AliasChoices("rate_hz", "sampling_rate")
+    )
+    noise: float | None = Field(default=None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> SensorConfig:
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range {list(self.range)} must be [low, high] with low < high")
+        return self
+
+
+class AnomalyConfig(_Strict):
+    """Labelled anomalies injected into the simulated signals (ground truth is kept)."""
+
+    kinds: tuple[AnomalyKind, ...] = ANOMALY_KINDS
+    mean_gap_s: float = Field(default=600.0, gt=0.0)
+    warmup_s: float = Field(default=300.0, ge=0.0)
+    min_gap_s: float = Field(default=120.0, ge=0.0)
+    magnitude_sigma: tuple[float, float] = (10.0, 16.0)
+    span_samples: tuple[int, int] = (60, 160)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AnomalyConfig:
+        for name in ("magnitude_sigma", "span_samples"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
+        return self
+
+
+class SimulationConfig(_Strict):
+    """How fast simulated time runs and how readings are sent."""
+
+    start: str = "2026-03-02T00:00:00Z"
+    speed: float = Field(default=1.0, gt=0.0, le=1e6)
+    tick_s: float = Field(default=0.05, gt=0.0, le=5.0)
+    encoding: Encoding = "json"
+    qos: Literal[0, 1, 2] = 0
+
+
+class ProcessingConfig(_Strict):
+    """Ingest queue and per-sensor windows."""
+
+    window: int = Field(default=32, ge=4, le=4096)
+    step: int = Field(default=8, ge=1, le=4096)
+    queue_messages: int = Field(default=20_000, ge=1)
+    drain_messages: int = Field(default=512, ge=1)
+    group: str | None = Field(default="sciot", pattern=r"^[A-Za-z0-9_\-]+$")
+    topics: tuple[str, ...] = Field(default=("sensors/+/data",), min_length=1)
+
+    @model_validator(mode="after")
+    def _reading_topics(self) -> ProcessingConfig:
+        for topic in self.topics:
+            parts = topic.split("/")
+            if len(parts) != 3 or parts[0] != "sensors" or parts[2] != "data" or not parts[1]:
+                raise ValueError(f"topic {topic!r} must be sensors/<id>/data or sensors/+/data")
+        return self
+
+    @model_validator(mode="after")
+    def _step_fits(self) -> ProcessingConfig:
+        if self.step > self.window:
+            raise ValueError(f"step ({self.step}) must not exceed window ({self.window})")
+        return self
+
+
+class DetectionConfig(_Strict):
+    """Which detector runs and when it fires."""
+
+    detector: DetectorName = "streaming"
+    warmup_windows: int = Field(default=40, ge=4)
+    threshold: float = Field(default=8.0, gt=0.0)
+    critical: float = Field(default=16.0, gt=0.0)
+    adapt_rate: float = Field(default=0.02, gt=0.0, lt=1.0)
+    dropout_periods: float = Field(default=5.0, gt=1.0)
+    max_frozen_windows: int = Field(default=400, ge=1)
+    iforest_trees: int = Field(default=100, ge=1, le=2000)
+    iforest_quantile: float = Field(default=0.99, gt=0.0, le=1.0)
+    iforest_margin: float = Field(default=0.0, ge=0.0)
+    iforest_min_z: float = Field(default=7.0, ge=0.0)
+    model_path: str | None = None
+
+
+class AlertConfig(_Strict):
+    """Alert de-duplication."""
+
+    cooldown_s: float = Field(default=60.0, ge=0.0)
+
+
+class ScoringConfig(_Strict):
+    """Event-level scoring: an event is caught by an alert within its span plus the grace."""
+
+    grace_s: float | None = Field(default=None, ge=0.0)
+
+
+class PipelineConfig(_Strict):
+    """Everything ``sciot sensors run`` needs."""
+
+    seed: int = 7
+    sensors: tuple[SensorConfig, ...] = Field(min_length=1)
+    anomalies: AnomalyConfig = AnomalyConfig()
+    simulation: SimulationConfig = SimulationConfig()
+    processing: ProcessingConfig = ProcessingConfig()
+    detection: DetectionConfig = DetectionConfig()
+    alerts: AlertConfig = AlertConfig()
+    scoring: ScoringConfig = ScoringConfig()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PipelineConfig:
+        seen: set[str] = set()
+        for sensor in self.sensors:
+            if sensor.id in seen:
+                raise ValueError(f"sensor id {sensor.id!r} appears twice")
+            seen.add(sensor.id)
+        return self
+
+
+def parse_config(data: object, *, source: str = "<config>") -> PipelineConfig:
+    """Validate an already-parsed YAML/JSON document."""
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: invalid sensor pipeline config: {problems}") from exc
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read sensor config {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_config(data, source=str(path))
+
+
+def default_config() -> PipelineConfig:
+    """A small plant: two locations, every built-in sensor type, all anomaly kinds."""
+    sensors = [
+        {"id": "temp_001", "type": "temperature", "location": "hall_a", "rate_hz": 2.0},
+        {"id": "hum_001", "type": "humidity", "location": "hall_a", "rate_hz": 2.0},
+        {"id": "press_001", "type": "pressure", "location": "hall_a", "rate_hz": 2.0},
+        {"id": "power_001", "type": "power", "location": "hall_a", "rate_hz": 2.0},
+        {"id": "vib_001", "type": "vibration", "location": "hall_a", "rate_hz": 50.0},
+        {"id": "temp_002", "type": "temperature", "location": "hall_b", "rate_hz": 2.0},
+        {"id": "hum_002", "type": "humidity", "location": "hall_b", "rate_hz": 2.0},
+        {"id": "power_002", "type": "power", "location": "hall_b", "rate_hz": 2.0},
+    ]
+    return parse_config({"sensors": sensors, "simulation": {"speed": 20.0}}, source="<default>")

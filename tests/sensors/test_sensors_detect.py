@@ -1,0 +1,169 @@
+"""Detectors: learn normal, fire on anomalies with a reason, survive a save/load."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciot.errors import SensorError
+from sciot.sensors import (
+    AlertGate,
+    IsolationForestDetector,
+    ReadingBatch,
+    SensorInfo,
+    StreamingDetector,
+    WindowBuilder,
+    WindowFeatures,
+    load_detector,
+)
+from sciot.sensors._config import AlertConfig, DetectionConfig
+
+INFO = SensorInfo(sensor_id="p1", sensor_type="pressure", unit="hPa", location="x")
+RATE_HZ = 2.0
+
+
+def _windows(values: np.ndarray, start: int = 0, window: int = 32) -> WindowFeatures:
+    builder = WindowBuilder(window=window, step=8)
+    n = values.shape[0]
+    t = 1_000_000.0 + (start + np.arange(n)) / RATE_HZ
+    out = builder.push(
+        ReadingBatch(
+            info=INFO,
+            timestamp_s=t,
+            value=values,
+            seq=np.arange(n, dtype=np.int64),
+            sent_s=np.zeros(n),
+            received_s=np.zeros(n),
+        )
+    )
+    assert out is not None
+    return out
+
+
+def _signal(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 1013.0 + 0.002 * np.arange(n) + rng.normal(0.0, 0.15, n)
+
+
+@pytest.fixture(params=["streaming", "iforest"])
+def detector(request: pytest.FixtureRequest) -> StreamingDetector | IsolationForestDetector:
+    config = DetectionConfig(warmup_windows=30)
+    if request.param == "iforest":
+        pytest.importorskip("sklearn")
+        return IsolationForestDetector(config, seed=1)
+    return StreamingDetector(config)
+
+
+def test_normal_signal_raises_nothing(detector: StreamingDetector) -> None:
+    assert detector.process(_windows(_signal(3000, 1))) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "feature"),
+    # A shift first shows as a peak in the window it enters, so only stuck names its feature.
+    [("level_shift", None), ("stuck", "log_spread"), ("spike", None)],
+)
+def test_anomalies_fire_with_a_reason(
+    detector: StreamingDetector, kind: str, feature: str | None
+) -> None:
+    v = _signal(2000, 2)
+    if kind == "level_shift":
+        v[1500:1600] += 2.0
+    elif kind == "stuck":
+        v[1500:1600] = v[1500]
+    else:
+        v[1500] += 2.5
+    findings = detector.process(_windows(v))
+    assert findings, f"{detector.name} missed the {kind}"
+    first = findings[0]
+    end_s = 1_000_000.0 + 1600 / RATE_HZ
+    assert 1_000_000.0 + 1500 / RATE_HZ <= first.timestamp_s <= end_s + 32 / RATE_HZ
+    if feature is not None:
+        assert first.feature == feature
+    alerts = AlertGate(AlertConfig(cooldown_s=600.0), DetectionConfig()).admit(
+        findings, raised_s=0.0
+    )
+    assert len(alerts) == 1  # de-duplicated by the cool-down
+    assert "sigma" in alerts[0].reason and alerts[0].kind == first.kind
+
+
+def test_dropout_is_a_rule(detector: StreamingDetector) -> None:
+    v = _signal(800, 3)
+    n = v.shape[0]
+    t_idx = np.concatenate([np.arange(400), np.arange(460, 860)])
+    t = 1_000_000.0 + t_idx / RATE_HZ
+    out = WindowBuilder(window=32, step=8).push(
+        ReadingBatch(
+            info=INFO,
+            timestamp_s=t,
+            value=v,
+            seq=np.arange(n, dtype=np.int64),
+            sent_s=np.zeros(n),
+            received_s=np.zeros(n),
+        )
+    )
+    assert out is not None
+    findings = detector.process(out)
+    assert findings and all(f.kind == "dropout" for f in findings)
+    assert findings[0].value == pytest.approx(61.0)
+
+
+def test_saved_state_reloads_and_behaves_the_same(
+    detector: StreamingDetector, tmp_path: Path
+) -> None:
+    v = _signal(4000, 4)
+    v[3000:3100] += 2.0
+    detector.process(_windows(v[:2000]))
+    path = tmp_path / "det.pkl"
+    detector.save(path)
+    assert (tmp_path / "det.pkl.json").exists()
+    again = load_detector(path)
+    assert again.name == detector.name
+    rest = _windows(v, window=32)
+    later = WindowFeatures(
+        info=rest.info,
+        end_s=rest.end_s[rest.end_s > 1_000_000.0 + 2000 / RATE_HZ],
+        sent_s=rest.sent_s[rest.end_s > 1_000_000.0 + 2000 / RATE_HZ],
+        values=rest.values[rest.end_s > 1_000_000.0 + 2000 / RATE_HZ],
+    )
+    assert detector.process(later) == again.process(later)
+
+
+def test_load_rejects_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(SensorError, match="cannot load"):
+        load_detector(tmp_path / "missing.pkl")
+    bogus = tmp_path / "bogus.pkl"
+    bogus.write_bytes(pickle.dumps({"hello": 1}))
+    (tmp_path / "bogus.pkl.json").write_text('{"format": "other"}', encoding="utf-8")
+    with pytest.raises(SensorError, match="not a saved sciot detector"):
+        load_detector(bogus)
+
+
+def test_warm_up_ending_on_the_last_window_of_a_block(
+    detector: StreamingDetector,
+) -> None:
+    # 30 warm-up windows end exactly with the block: nothing is left to score in it.
+    v = _signal(32 + 29 * 8, 5)
+    assert detector.process(_windows(v)) == []
+    assert detector.baselines["p1"].ready
+
+
+def test_process_leaves_its_input_unchanged(detector: StreamingDetector) -> None:
+    windows = _windows(_signal(1200, 6))
+    before = windows.values.copy()
+    detector.process(windows)
+    np.testing.assert_array_equal(windows.values, before)
+
+
+def test_severity_follows_the_deviation() -> None:
+    gate = AlertGate(AlertConfig(cooldown_s=0.0), DetectionConfig(threshold=8, critical=16))
+    v = _signal(2000, 8)
+    v[1500:1600] += 0.6  # about 4 noise sigma: a mild shift
+    v[1800:1900] += 6.0  # a severe one
+    detector = StreamingDetector(DetectionConfig(warmup_windows=30))
+    alerts = gate.admit(detector.process(_windows(v)), raised_s=0.0)
+    severities = {a.severity for a in alerts}
+    assert severities == {"warning", "critical"}
