@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from reference_data import FOMO_DIR, require_reference
+
 _SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
@@ -147,14 +149,11 @@ def stateful_f32() -> bytes:
     return bytes(converter.convert())
 
 
-REFERENCE_FOMO = Path(__file__).resolve().parents[2] / "shared/reference/sciot-fomo96/test_model.h5"
+REFERENCE_FOMO = FOMO_DIR / "test_model.h5"
 
 
 def _sciot_fomo(int8: bool) -> bytes:
-    import pytest
-
-    if not REFERENCE_FOMO.is_file():
-        pytest.skip(f"SCIoT reference model not found at {REFERENCE_FOMO}")
+    require_reference()
     _tf()
     from sciot.model.convert import convert_keras
 

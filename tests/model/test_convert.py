@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from reference_data import FOMO_DIR, require_reference
 from sciot.errors import ConfigError, MissingExtraError, ModelError
 from sciot.model import (
     ConversionResult,
@@ -30,11 +31,15 @@ from sciot.model import (
 )
 from sciot.runtime import SegmentExecutor
 
-REFERENCE = Path("/work/shared/reference/sciot-fomo96")
-H5 = REFERENCE / "test_model.h5"
-IMAGE = REFERENCE / "test_image.png"
+H5 = FOMO_DIR / "test_model.h5"
+IMAGE = FOMO_DIR / "test_image.png"
 
-needs_reference = pytest.mark.skipif(not H5.is_file(), reason="reference model not present")
+needs_reference = pytest.mark.usefixtures("fomo_reference")
+
+
+@pytest.fixture(scope="session")
+def fomo_reference() -> Path:
+    return require_reference()
 
 
 # --- fixtures: one load and one conversion of each kind per session ---------------------------
@@ -43,8 +48,7 @@ needs_reference = pytest.mark.skipif(not H5.is_file(), reason="reference model n
 @pytest.fixture(scope="session")
 def keras_model() -> Any:
     pytest.importorskip("tensorflow")
-    if not H5.is_file():
-        pytest.skip("reference model not present")
+    require_reference()
     return load_keras_model(H5)
 
 
@@ -132,8 +136,7 @@ def test_non_keras_file_is_refused_before_tensorflow(tmp_path: Path) -> None:
 @pytest.mark.tensorflow
 def test_truncated_h5_is_a_model_error(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
-    if not H5.is_file():
-        pytest.skip("reference model not present")
+    require_reference()
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(H5.read_bytes()[:5000])
     with pytest.raises(ModelError, match="cannot load Keras model"):
@@ -353,8 +356,7 @@ def test_cli_bad_input_is_one_line(
 
 
 def test_cli_without_tensorflow_names_the_extra(tmp_path: Path) -> None:
-    if not H5.is_file():
-        pytest.skip("reference model not present")
+    require_reference()
     # A None entry in sys.modules makes `import tensorflow` fail as if it were not installed.
     code = (
         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
