@@ -1,4 +1,10 @@
-"""``sciot simulate``: run the evaluation scenarios with every policy, one row per inference."""
+"""``sciot simulate``: run the evaluation scenarios with every policy, one row per inference.
+
+``--emulation virtual`` (the default) runs on a virtual clock in seconds; ``--emulation live``
+runs a real edge and real device clients over loopback with the link emulated in the transport,
+in wall time (``--duration`` seconds per scenario and policy); ``--emulation netem`` (kernel
+emulation) is detected but not implemented: it runs live and says why.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,10 @@ def simulate_command(
         ),
     ] = None,
     duration: Annotated[
-        float, typer.Option("--duration", help="Virtual seconds per scenario and policy.")
+        float,
+        typer.Option(
+            "--duration", help="Seconds per scenario and policy (virtual; wall time when live)."
+        ),
     ] = 60.0,
     requests: Annotated[
         int, typer.Option("--requests", "-n", min=1, help="Inferences per client and policy.")
@@ -36,11 +45,22 @@ def simulate_command(
         str, typer.Option("--model", help="Demo model name or .tflite path.")
     ] = "fomo96",
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    emulation: Annotated[
+        str,
+        typer.Option(
+            "--emulation",
+            help="virtual (virtual clock), live (real edge and devices on loopback, wall "
+            "time) or netem (kernel; not implemented: falls back to live, saying why).",
+        ),
+    ] = "virtual",
+    live: Annotated[bool, typer.Option("--live", help="Shorthand for --emulation live.")] = False,
+    transport: Annotated[str, typer.Option("--transport", help="Live runs: http or ws.")] = "http",
 ) -> None:
-    """Simulate scenarios x policies on a virtual clock; writes CSVs, summary.csv, run.json."""
+    """Simulate scenarios x policies; writes per-scenario CSVs, summary.csv, run.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from sciot.sim import RUN_POLICIES, SCENARIOS, RunConfig, run_simulation, total_units
+    from sciot.sim.netem import detect_kernel_netem, netem_fallback_note
 
     config = RunConfig(
         scenarios=tuple(scenario) if scenario else tuple(SCENARIOS),
@@ -50,7 +70,11 @@ def simulate_command(
         seed=seed,
         device=device,
         model=model,
+        emulation="live" if live else emulation,
+        live_transport=transport,
     )
+    if config.emulation == "netem":
+        typer.echo(f"sciot simulate: {netem_fallback_note(detect_kernel_netem())}", err=True)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True
     ) as bar:
@@ -62,7 +86,8 @@ def simulate_command(
         result = run_simulation(config, out, progress=advance)
     typer.echo(
         f"sciot simulate: {len(result.summary)} scenario x policy runs in {result.wall_s:.1f} s "
-        f"(emulation: in-process virtual clock); results in {result.out_dir}"
+        f"(emulation: {result.emulation}); "
+        f"results in {result.out_dir}"
     )
     for row in result.summary:
         typer.echo(

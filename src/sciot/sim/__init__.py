@@ -1,4 +1,10 @@
-"""Delay injection, device and network emulation, and the scenario runner."""
+"""Delay injection, device and network emulation, and the scenario runner.
+
+Scenarios run on a virtual clock (fast, reproducible) or live: a real edge and real device
+clients on loopback with the link emulated inside the transport
+(``RunConfig(emulation="live")``); :mod:`sciot.sim.netem` names the emulations and detects
+whether kernel ``netns`` + ``netem`` is usable.
+"""
 
 from sciot.sim._drive import Step, drive
 from sciot.sim.environment import (

@@ -10,6 +10,8 @@ row is the best fixed cut in hindsight (the cuts with the lowest true expected l
 run are each simulated and the best kept); ``regret`` is a policy's
 mean latency divided by the oracle's. Outputs: ``<scenario>.csv`` (one row per inference),
 ``summary.csv``, ``op_times.csv`` and ``run.json`` (configuration, emulation used, profiles).
+With ``RunConfig(emulation="live")`` the same scenarios run through a real edge and real device
+clients instead (``_live``), writing the same files.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ import numpy as np
 from sciot.errors import ConfigError
 from sciot.planner import OraclePolicy, Planner, Policy, make_policy
 from sciot.sim.environment import ComputeModel, Environment, LinkModel, Outcome
-from sciot.sim.netem import IN_PROCESS, detect_kernel_netem
+from sciot.sim.netem import (
+    EMULATION_LABELS,
+    EMULATIONS,
+    IN_PROCESS,
+    detect_kernel_netem,
+    netem_fallback_note,
+)
 from sciot.sim.profiles import DeviceProfile, ModelProfile, device_profile, profile_model
 from sciot.sim.scenarios import BASE_BYTES_PER_S, BASE_RTT_S, SCENARIOS, Scenario, scenario
 
@@ -54,10 +62,18 @@ class RunConfig:
     noise_cv: float = 0.05
     straggler_prob: float = 0.005
     max_wall_s: float = 120.0
+    emulation: str = "virtual"
+    live_transport: str = "http"
 
     def __post_init__(self) -> None:
         for name in self.scenarios:
             scenario(name)
+        if self.emulation not in EMULATIONS:
+            raise ConfigError(
+                f"unknown emulation {self.emulation!r}; choose from {', '.join(EMULATIONS)}"
+            )
+        if self.live_transport not in ("http", "ws"):
+            raise ConfigError(f"live_transport must be http or ws, got {self.live_transport!r}")
         allowed = (*RUN_POLICIES, *EXTRA_POLICIES)
         for policy in self.policies:
             if policy not in allowed and not policy.startswith("fixed:"):
@@ -122,6 +138,8 @@ class RunResult:
     summary: list[dict[str, object]]
     wall_s: float
     files: tuple[Path, ...] = field(default=())
+    emulation: str = IN_PROCESS
+    notes: tuple[str, ...] = ()
 
 
 def build_environment(
@@ -207,7 +225,9 @@ class _Loop:
                 env.feed(planner, client, outcome)
             row = self._row(policy_name, client, done[client], outcome, wait_s)
             rows.append(
-                _rounded(replace(row, probe=probe, predicted_ms=predicted_s * 1e3, reason=reason))
+                rounded_row(
+                    replace(row, probe=probe, predicted_ms=predicted_s * 1e3, reason=reason)
+                )
             )
             done[client] += 1
             next_start[client] = now_s + outcome.latency_s + config.think_s
@@ -253,7 +273,7 @@ class _Loop:
 _FLOAT_FIELDS = tuple(f.name for f in fields(InferenceRow) if f.type == "float")
 
 
-def _rounded(row: InferenceRow) -> InferenceRow:
+def rounded_row(row: InferenceRow) -> InferenceRow:
     """Round like the CSV does, so a summary of these rows equals one of the rows read back."""
     return replace(row, **{name: round(getattr(row, name), 6) for name in _FLOAT_FIELDS})
 
@@ -337,7 +357,9 @@ def _best_fixed(
     return best
 
 
-def summarize(rows: Sequence[InferenceRow]) -> list[dict[str, object]]:
+def summarize(
+    rows: Sequence[InferenceRow], *, emulation: str = IN_PROCESS
+) -> list[dict[str, object]]:
     """One summary row per (scenario, policy); regret against the scenario's ``oracle``."""
     groups: dict[tuple[str, str], list[InferenceRow]] = {}
     for row in rows:
@@ -372,7 +394,7 @@ def summarize(rows: Sequence[InferenceRow]) -> list[dict[str, object]]:
                 "probes": sum(r.probe for r in group),
                 "failed": sum(r.failed for r in group),
                 "main_cut": Counter(r.cut for r in group).most_common(1)[0][0],
-                "emulation": IN_PROCESS,
+                "emulation": emulation,
             }
         )
     return summary
@@ -407,7 +429,18 @@ def run_simulation(
     progress: ProgressFn | None = None,
     model: ModelProfile | None = None,
 ) -> RunResult:
-    """Run every configured scenario with every configured policy; write the outputs."""
+    """Run every configured scenario with every configured policy; write the outputs.
+
+    ``config.emulation`` picks the clock and the network: ``virtual`` (this module's loop),
+    ``live`` (a real edge and real device clients over an emulated link, see ``_live``) or
+    ``netem`` (kernel emulation: not implemented, so it falls back to ``live`` with a note in
+    the result and in ``run.json``).
+    """
+    requested = config.emulation
+    notes: list[str] = []
+    if config.emulation == "netem":
+        notes.append(netem_fallback_note(detect_kernel_netem()))
+        config = replace(config, emulation="live")
     started = time.perf_counter()
     out = Path(out_dir)
     try:
@@ -415,7 +448,9 @@ def run_simulation(
     except OSError as exc:
         raise ConfigError(f"cannot create output directory {out}: {exc}") from exc
     device = device_profile(config.device)
-    model = model or profile_model(_model_path(config.model), name=config.model)
+    model_path = _model_path(config.model)
+    run_one = _policy_runner(config, model_path, device)
+    model = model or profile_model(model_path, name=config.model)
     all_rows: list[InferenceRow] = []
     files: list[Path] = []
     for name in config.scenarios:
@@ -423,18 +458,44 @@ def run_simulation(
         rows: list[InferenceRow] = []
         for policy in config.policies:
             env = build_environment(model, device, chosen, config)
-            rows += run_policy(env, chosen, config, device, policy, progress)
+            rows += run_one(env, chosen, policy, progress)
         path = out / f"{name}.csv"
         write_rows(path, rows)
         files.append(path)
         all_rows += rows
-    summary = summarize(all_rows)
+    summary = summarize(all_rows, emulation=EMULATION_LABELS[config.emulation])
     write_summary(out / "summary.csv", summary)
     _write_op_times(out / "op_times.csv", model, device)
     wall_s = time.perf_counter() - started
-    _write_metadata(out / "run.json", config, model, device, wall_s)
+    _write_metadata(out / "run.json", config, model, device, wall_s, requested, notes)
     files += [out / "summary.csv", out / "op_times.csv", out / "run.json"]
-    return RunResult(out_dir=out, summary=summary, wall_s=wall_s, files=tuple(files))
+    return RunResult(
+        out_dir=out,
+        summary=summary,
+        wall_s=wall_s,
+        files=tuple(files),
+        emulation=EMULATION_LABELS[config.emulation],
+        notes=tuple(notes),
+    )
+
+
+PolicyRunner = Callable[[Environment, Scenario, str, ProgressFn | None], list[InferenceRow]]
+
+
+def _policy_runner(config: RunConfig, model_path: Path, device: DeviceProfile) -> PolicyRunner:
+    """The virtual loop, or a live runner (imported only then: it brings the edge server)."""
+    if config.emulation == "live":
+        from sciot.sim._live import LiveRunner, check_live
+
+        check_live(config, [scenario(name) for name in config.scenarios])
+        return LiveRunner(config, model_path, device).run_policy
+
+    def run_virtual(
+        env: Environment, chosen: Scenario, policy: str, progress: ProgressFn | None
+    ) -> list[InferenceRow]:
+        return run_policy(env, chosen, config, device, policy, progress)
+
+    return run_virtual
 
 
 def total_units(config: RunConfig) -> int:
@@ -467,12 +528,20 @@ def _write_op_times(path: Path, model: ModelProfile, device: DeviceProfile) -> N
 
 
 def _write_metadata(
-    path: Path, config: RunConfig, model: ModelProfile, device: DeviceProfile, wall_s: float
+    path: Path,
+    config: RunConfig,
+    model: ModelProfile,
+    device: DeviceProfile,
+    wall_s: float,
+    requested: str,
+    notes: Sequence[str],
 ) -> None:
     netem = detect_kernel_netem()
-    meta = {
+    meta: dict[str, object] = {
         "config": asdict(config),
-        "emulation": IN_PROCESS,
+        "emulation": EMULATION_LABELS[config.emulation],
+        "emulation_requested": requested,
+        "notes": list(notes),
         "kernel_netem": {"available": netem.available, "reason": netem.reason, "used": False},
         "device_profile": {
             "name": device.name,
@@ -492,6 +561,10 @@ def _write_metadata(
         "scenarios": {name: SCENARIOS[name].description for name in config.scenarios},
         "wall_s": wall_s,
     }
+    if config.emulation == "live":
+        from sciot.sim._live import live_metadata
+
+        meta["live"] = live_metadata(config)
     path.write_text(json.dumps(meta, indent=2))
 
 

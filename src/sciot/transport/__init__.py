@@ -14,13 +14,17 @@ from sciot.transport._client import (
     WebSocketClientTransport,
     client_transport,
 )
+from sciot.transport._emulated import EmulatedExchange, EmulatedTransport, LinkEmulator
 
 __all__ = [
     "FRAME_CONTENT_TYPE",
     "FRAME_PATH",
     "WS_PATH",
     "ClientTransport",
+    "EmulatedExchange",
+    "EmulatedTransport",
     "HttpClientTransport",
+    "LinkEmulator",
     "WebSocketClientTransport",
     "client_transport",
 ]
