@@ -3,13 +3,19 @@
 The edge runs as a subprocess (``python -m sciot serve``) so its CPU time and resident memory
 can be read from ``/proc/<pid>`` without touching the devices' share. Devices are real
 :class:`sciot.device.DeviceClient` instances (head on the device, tail on the edge, one round
-trip per inference) spread over worker processes so the devices' own Python does not serialise
-on one interpreter lock. The baseline, measured in the same run, is all-local inference: the
-whole model in LiteRT on the same machine, with the same number of concurrent devices.
+trip per inference) spread over up to four worker processes, threads within each, so the devices'
+own Python does not serialise on one interpreter lock (real devices are separate machines). The
+baseline, measured in the same run, is all-local inference: the whole model in LiteRT on the
+same machine, with the same number of concurrent devices.
 
-    .venv/bin/python bench/bench_split_inference.py [--seconds 5] [--cut 24]
+Every configuration is repeated (``--repeats``, interleaved, one edge process per device count)
+and the median reported with the spread, beside the machine's load: the 1-minute load average
+and the cores used by processes outside the benchmark during each phase (``/proc/stat`` minus
+the edge's and the devices' own CPU time), since the machine is shared.
 
-Every phase is bounded in time; the whole run takes about a minute.
+    .venv/bin/python bench/bench_split_inference.py [--seconds 3] [--repeats 3] [--cut 24]
+
+Every phase is bounded in time; the whole run takes about four minutes.
 """
 
 from __future__ import annotations
@@ -143,14 +149,16 @@ def device_worker(
 
     ready.release()
     go.wait()
+    cpu0 = time.process_time()
     threads = [threading.Thread(target=loop, args=c) for c in clients]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    cpu_s = time.process_time() - cpu0
     for client, _ in clients:
         client.close()
-    results.put((counts, latencies))
+    results.put((counts, latencies, cpu_s))
 
 
 def replay_worker(
@@ -210,20 +218,38 @@ def replay_worker(
 
     ready.release()
     go.wait()
+    cpu0 = time.process_time()
     threads = [threading.Thread(target=loop, args=s) for s in sessions]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    results.put((counts, latencies))
+    results.put((counts, latencies, time.process_time() - cpu0))
+
+
+def machine_busy_jiffies() -> int:
+    """Busy jiffies of the whole machine since boot (all CPUs), from ``/proc/stat``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]) - fields[3] - fields[4]  # minus idle and iowait
+
+
+def split_counts(devices: int, procs: int) -> list[int]:
+    procs = max(1, min(procs, devices))
+    return [devices // procs + (1 if i < devices % procs else 0) for i in range(procs)]
 
 
 def run_split(
-    edge: Edge, devices: int, transport: str, cut: int, seconds: float, *, replay: bool = False
+    edge: Edge,
+    devices: int,
+    transport: str,
+    cut: int,
+    seconds: float,
+    *,
+    procs: int,
+    replay: bool = False,
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
-    procs = 1 if devices == 1 else 2
-    per = [devices // procs + (1 if i < devices % procs else 0) for i in range(procs)]
+    per = split_counts(devices, procs)
     ready = ctx.Semaphore(0)
     go = ctx.Event()
     results = ctx.Queue()
@@ -241,18 +267,23 @@ def run_split(
         if not ready.acquire(timeout=120):
             raise SystemExit("device workers did not get ready")
     cpu0 = proc_cpu_s(edge.process.pid)
+    busy0 = machine_busy_jiffies()
     t0 = time.perf_counter()
     go.set()
     collected = [results.get(timeout=seconds + 120) for _ in workers]
     elapsed = time.perf_counter() - t0
     cpu1 = proc_cpu_s(edge.process.pid)
+    busy1 = machine_busy_jiffies()
     for p in workers:
         p.join(30)
     counts = {k: sum(c[0][k] for c in collected) for k in ("inferences", "split", "local")}
     latencies = np.array([x for c in collected for x in c[1]]) * 1000
     rss, peak = proc_rss_mb(edge.process.pid)
     split = counts["split"]
+    machine_cores = (busy1 - busy0) / CLK_TCK / elapsed
+    ours_cores = (cpu1 - cpu0 + sum(c[2] for c in collected)) / elapsed
     return {
+        "others_cores": max(0.0, machine_cores - ours_cores),
         "rate": split / elapsed,
         "inferences": counts["inferences"],
         "split": split,
@@ -260,6 +291,7 @@ def run_split(
         "cpu_per_inf_s": (cpu1 - cpu0) / split if split else float("nan"),
         "p50_ms": float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
         "p95_ms": float(np.percentile(latencies, 95)) if latencies.size else float("nan"),
+        "dev_cpu_per_inf_s": sum(c[2] for c in collected) / split if split else float("nan"),
         "rss_mb": rss,
         "peak_rss_mb": peak,
     }
@@ -297,10 +329,9 @@ def local_worker(count: int, seconds: float, ready: Any, go: Any, results: Any) 
     results.put(total[0])
 
 
-def run_local(devices: int, seconds: float) -> float:
+def run_local(devices: int, seconds: float, *, procs: int) -> float:
     ctx = mp.get_context("spawn")
-    procs = 1 if devices == 1 else 2
-    per = [devices // procs + (1 if i < devices % procs else 0) for i in range(procs)]
+    per = split_counts(devices, procs)
     ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     workers = [ctx.Process(target=local_worker, args=(n, seconds, ready, go, results)) for n in per]
     for p in workers:
@@ -316,12 +347,98 @@ def run_local(devices: int, seconds: float) -> float:
     return total / elapsed
 
 
+def median(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or value != value else format(value, spec)
+
+
+def run_block(
+    devices: int, args: argparse.Namespace, seconds: float, workdir: Path
+) -> list[dict[str, Any]]:
+    """Every configuration for ``devices`` devices, ``args.repeats`` times, interleaved, against
+    one edge process (so repetitions see the same server and the machine's load evens out)."""
+    phases = [("split", t) for t in args.transports]
+    if args.replay:
+        phases += [("replay", t) for t in args.transports]
+    local_rates: list[float] = []
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {p: [] for p in phases}
+    edge = start_edge(workdir, f"fixed:{args.cut}")
+    try:
+        for rep in range(args.repeats):
+            local_rates.append(run_local(devices, seconds, procs=args.device_procs))
+            for mode, transport in phases:
+                load = os.getloadavg()[0]
+                r = run_split(
+                    edge,
+                    devices,
+                    transport,
+                    args.cut,
+                    seconds,
+                    procs=args.device_procs,
+                    replay=mode == "replay",
+                )
+                r["load"] = load
+                runs[(mode, transport)].append(r)
+                print(
+                    f"  {devices:>2} dev {mode:>6} {transport:>4} rep {rep + 1}: "
+                    f"{r['rate']:7.0f}/s  load {load:4.1f}  others {r['others_cores']:.2f} cores"
+                    + (f"  ({r['local']} local fallbacks)" if r["local"] else ""),
+                    flush=True,
+                )
+    finally:
+        edge.stop()
+    local = median(local_rates)
+    rows = [
+        {
+            "mode": "all-local",
+            "devices": devices,
+            "transport": "-",
+            "rate": local,
+            "rate_lo": min(local_rates),
+            "rate_hi": max(local_rates),
+            "ratio": 1.0,
+        }
+    ]
+    for (mode, transport), results in runs.items():
+        rates = [r["rate"] for r in results]
+        rate = median(rates)
+        rows.append(
+            {
+                "mode": mode,
+                "devices": devices,
+                "transport": transport,
+                "rate": rate,
+                "rate_lo": min(rates),
+                "rate_hi": max(rates),
+                "edge_cpu_ms": 1000 * median([r["cpu_per_inf_s"] for r in results]),
+                "dev_cpu_ms": 1000 * median([r["dev_cpu_per_inf_s"] for r in results]),
+                "p50": median([r["p50_ms"] for r in results]),
+                "p95": median([r["p95_ms"] for r in results]),
+                "rss": max(r["peak_rss_mb"] for r in results),
+                "load": median([r["load"] for r in results]),
+                "others": median([r["others_cores"] for r in results]),
+                "ratio": rate / local,
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per phase")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per phase")
+    parser.add_argument("--repeats", type=int, default=3, help="repetitions (median reported)")
     parser.add_argument("--cut", type=int, default=24, help="split point used by every device")
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--transports", nargs="+", default=["http", "ws"])
+    parser.add_argument(
+        "--device-procs",
+        type=int,
+        default=4,
+        help="processes the devices are spread over (threads within each)",
+    )
     parser.add_argument(
         "--no-replay",
         dest="replay",
@@ -330,6 +447,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 30.0)
+    args.repeats = min(max(args.repeats, 1), 9)
+    args.device_procs = min(max(args.device_procs, 1), 16)
 
     from sciot.model import load_model
     from sciot.model.zoo import demo_model_path
@@ -337,62 +456,58 @@ def main() -> None:
     graph = load_model(demo_model_path(MODEL))
     print(
         f"model {MODEL}: {graph.num_ops} ops; cut {args.cut} sends "
-        f"{graph.cut(args.cut).crossing_bytes} bytes; {os.cpu_count()} CPUs; {seconds:g} s/phase"
+        f"{graph.cut(args.cut).crossing_bytes} bytes; {os.cpu_count()} CPUs; {seconds:g} s/phase, "
+        f"{args.repeats} repetitions; devices over up to {args.device_procs} processes; "
+        f"load average at start {os.getloadavg()[0]:.1f}",
+        flush=True,
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sciot-bench-") as tmp:
         for devices in args.devices:
-            local_rate = run_local(devices, seconds)
-            rows.append(("all-local", devices, "-", local_rate, None, None, None, None, 1.0))
-            for transport, replay in [(t, False) for t in args.transports] + [
-                (t, True) for t in args.transports if args.replay
-            ]:
-                edge = start_edge(Path(tmp), f"fixed:{args.cut}")
-                try:
-                    r = run_split(edge, devices, transport, args.cut, seconds, replay=replay)
-                finally:
-                    edge.stop()
-                rows.append(
-                    (
-                        "replay" if replay else "split",
-                        devices,
-                        transport,
-                        r["rate"],
-                        r["cpu_per_inf_s"],
-                        r["p50_ms"],
-                        r["p95_ms"],
-                        r["peak_rss_mb"],
-                        r["rate"] / local_rate,
-                    )
-                )
-                if r["local"]:
-                    print(f"  note: {r['local']} local fallbacks in split/{transport}/{devices}")
+            rows += run_block(devices, args, seconds, Path(tmp))
+    print_table(rows)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
     header = (
-        f"{'mode':<10}{'devices':>8}{'transport':>10}{'inf/s':>10}{'edge CPU ms/inf':>17}"
-        f"{'p50 ms':>8}{'p95 ms':>8}{'edge peak RSS MB':>18}{'x all-local':>13}"
+        f"{'mode':<10}{'dev':>4}{'transport':>10}{'inf/s (median)':>15}{'min-max':>13}"
+        f"{'edge CPU ms/inf':>16}{'dev CPU ms/inf':>15}{'p50 ms':>8}{'p95 ms':>8}"
+        f"{'edge RSS MB':>12}{'load':>6}{'others':>7}{'x local':>8}"
     )
+    print()
     print(header)
     print("-" * len(header))
-    for mode, devices, transport, rate, cpu, p50, p95, rss, ratio in rows:
-
-        def fmt(v: float | None, spec: str) -> str:
-            return "-" if v is None else format(v, spec)
-
+    for r in rows:
+        spread = f"{r['rate_lo']:.0f}-{r['rate_hi']:.0f}"
         print(
-            f"{mode:<10}{devices:>8}{transport:>10}{rate:>10.0f}"
-            f"{fmt(None if cpu is None else cpu * 1000, '.3f'):>17}"
-            f"{fmt(p50, '.2f'):>8}{fmt(p95, '.2f'):>8}{fmt(rss, '.0f'):>18}{ratio:>13.2f}"
+            f"{r['mode']:<10}{r['devices']:>4}{r['transport']:>10}{r['rate']:>15.0f}{spread:>13}"
+            f"{fmt(r.get('edge_cpu_ms'), '.3f'):>16}{fmt(r.get('dev_cpu_ms'), '.3f'):>15}"
+            f"{fmt(r.get('p50'), '.2f'):>8}{fmt(r.get('p95'), '.2f'):>8}"
+            f"{fmt(r.get('rss'), '.0f'):>12}{fmt(r.get('load'), '.1f'):>6}"
+            f"{fmt(r.get('others'), '.2f'):>7}{r['ratio']:>8.2f}"
         )
+    print(
+        "load: 1-minute load average; others: cores used by processes outside the benchmark "
+        "during the phase (median)."
+    )
     print(
         "SCIoT reference (measured on this machine, issue 5): ~10 inferences/s, "
         "0.47 server CPU-s per inference"
     )
-    for mode, devices, transport, rate, cpu, *_ in rows:
-        if mode in ("split", "replay") and cpu:
-            print(
-                f"  {mode:>6} {devices:>2} device(s) {transport:>4}: "
-                f"{rate / 10:.0f}x SCIoT's rate, 1/{0.47 / cpu:.0f} of its server CPU per inference"
+    cores = os.cpu_count() or 1
+    for r in rows:
+        if r["mode"] in ("split", "replay") and r.get("edge_cpu_ms"):
+            line = (
+                f"  {r['mode']:>6} {r['devices']:>2} device(s) {r['transport']:>4}: "
+                f"{r['rate'] / 10:.0f}x SCIoT's rate, "
+                f"1/{470 / r['edge_cpu_ms']:.0f} of its server CPU per inference"
             )
+            if r["devices"] > 1:
+                # Many devices are CPU-bound: what their CPU time per inference (edge + devices)
+                # allows on an unshared machine. One device is latency-bound instead.
+                capacity = 1000 * cores / (r["edge_cpu_ms"] + r["dev_cpu_ms"])
+                line += f"; CPU-bound capacity on {cores} free cores ~{capacity:.0f}/s"
+            print(line)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from sciot.cli.demo import DemoOptions, run_demo
+from sciot.cli.demo import DemoOptions, DeviceEmulation, device_speed_factor, run_demo
 from sciot.edge import read_telemetry
 from sciot.errors import ConfigError
 
@@ -63,6 +64,27 @@ def test_bad_options_are_config_errors() -> None:
         DemoOptions(transport="mqtt")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="--device-op-delay-ms"):
         DemoOptions(device_op_delay_s=2.0)
+    with pytest.raises(ConfigError, match=r"--device-profile must be one of .*esp32-s3"):
+        DemoOptions(device_profile="pdp-11")
+
+
+def test_device_profiles_map_to_speed_factors() -> None:
+    assert device_speed_factor("this-machine", "fomo96") == 1.0
+    pi4 = device_speed_factor("rpi4", "fomo96")
+    zero = device_speed_factor("rpi-zero-2w", "fomo96")
+    esp = device_speed_factor("esp32-s3", "fomo96")
+    # Measured here, so only the order is stable: each class is slower than the one above it.
+    assert 1.0 <= pi4 < zero < esp
+
+
+def test_default_profile_emulates_a_slower_device(tmp_path: Path) -> None:
+    emulation = DeviceEmulation(profile="esp32-s3", speed_factor=8.0, whole_model_s=0.0002)
+    assert emulation.device_alone_ms == pytest.approx(1.6)
+    options = DemoOptions(devices=1, duration_s=0.5, telemetry_path=tmp_path / "t.sqlite")
+    assert options.device_profile == "esp32-s3"
+    summary = run_demo(options, emulation=emulation)
+    assert summary.emulation == emulation
+    assert set(summary.as_json()) == KEYS and summary.inferences > 0
 
 
 @pytest.mark.slow
@@ -110,3 +132,14 @@ def test_cli_rejects_bad_transport() -> None:
     )
     assert result.returncode == ConfigError.exit_code
     assert "--transport must be http or ws" in result.stderr
+
+
+def test_litert_banner_is_filtered_and_other_stderr_kept(capfd: pytest.CaptureFixture[str]) -> None:
+    from sciot.cli.demo import _litert_banner_filtered
+
+    with _litert_banner_filtered():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"ERROR: something LiteRT really wants to say\n")
+    err = capfd.readouterr().err
+    assert "XNNPACK" not in err
+    assert "ERROR: something LiteRT really wants to say" in err

@@ -322,6 +322,36 @@ def test_computation_delay_is_slept_and_reported(
     assert outcome.device_s >= 6 * 0.002
 
 
+def test_speed_factor_emulates_a_slower_device_the_planner_can_see(
+    peer: Any, artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
+) -> None:
+    slept: list[float] = []
+    peer.start_cut = 6
+    config = _config(speed_factor=5.0)
+    client = DeviceClient(config, peer, artefacts=artefacts, clock=clock, sleep=slept.append)
+    client.start()
+    (register,) = [m for m in peer.requests if isinstance(m, Register)]
+    assert register.profile.speed_factor == 5.0
+    assert len(register.profile.op_seconds) == artefacts.num_ops
+    outcome = client.infer(fomo_input)
+    (request,) = peer.infer_requests()
+    # The first use of a cut is profiled: each op's measured time, five times over, of which
+    # four fifths were slept.
+    assert len(slept) == 1 and slept[0] > 0
+    assert outcome.device_s == pytest.approx(slept[0] * 5.0 / 4.0)
+    assert sum(request.device_op_seconds) == pytest.approx(outcome.device_s)
+    # Cut 0 runs nothing on the device, so there is nothing to slow down.
+    peer.start_cut = 0
+    client._adopt_cut(0)
+    client.infer(fomo_input)
+    assert len(slept) == 1
+
+
+def test_speed_factor_below_one_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="speed_factor"):
+        _config(speed_factor=0.5)
+
+
 def test_unusable_cut_from_the_edge_is_ignored(
     make_peer: Callable[..., Any], artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
 ) -> None:

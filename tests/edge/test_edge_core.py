@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,6 +149,29 @@ def test_offline_report_is_acknowledged_and_persisted(edge: EdgeApp, fomo: Fomo)
     rows = read_telemetry(edge.core.telemetry.path)
     offline = [r for r in rows if r["device_id"] == "cam-offline"]
     assert [r["outcome"] for r in offline] == ["offline"] * 3
+
+
+def test_an_offline_report_makes_the_planner_back_off_offloading(edge: EdgeApp, fomo: Fomo) -> None:
+    """Records made offline mean the device's split attempts failed: the planner is told, and
+    the device resumes device-only until its round trips show the link works again."""
+    n = fomo.graph.num_ops
+    slow = DeviceProfile(kind="slow", op_seconds=(0.01,) * n)
+    _call(edge, Register(device_id="cam-flaky", model_id=fomo.graph.model_id, profile=slow))
+    assert {s.device_id: s for s in edge.core.stats()}["cam-flaky"].next_cut < n
+    record = OfflineRecord(seq=1, cut=n, started_at_s=999.0, device_seconds=0.1)
+    report = OfflineReport(device_id="cam-flaky", model_id=fomo.graph.model_id, records=(record,))
+    status, _ = _call(edge, report)
+    assert status == 200
+    next_cut = -1
+    for _ in range(100):  # the planner worker may take the mailbox first: bounded wait
+        edge.core.plan_pending()
+        next_cut = {s.device_id: s for s in edge.core.stats()}["cam-flaky"].next_cut
+        if next_cut == n:
+            break
+        time.sleep(0.01)
+    assert next_cut == n
+    status, reply = _call(edge, fomo.request(n, device_id="cam-flaky", seq=2))
+    assert status == 200 and isinstance(reply, InferResponse) and reply.next_cut == n
 
 
 def test_planner_learns_from_measurements(edge: EdgeApp, fomo: Fomo) -> None:

@@ -7,7 +7,12 @@ the edge's own endpoints are exercised end to end in tests/edge.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
 import socket
+import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -162,3 +167,116 @@ def test_bad_timeout_is_config_error(echo_server: Any) -> None:
     t = HttpClientTransport(echo_server.http_url)
     with pytest.raises(ConfigError, match="timeout_s"):
         t.request(b"x", timeout_s=0)
+
+
+class _RawWebSocketPeer:
+    """A hand-written WebSocket server on a loopback socket, to script what uvicorn never
+    does on demand: pings before a reply, fragmented replies, closing an idle connection."""
+
+    def __init__(self, script: Callable[[_RawWebSocketPeer, socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.pongs: list[bytes] = []
+        self.connections = 0
+        self._script = script
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(10.0)
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                self.connections += 1
+                with conn:
+                    conn.settimeout(10.0)
+                    self._upgrade(conn)
+                    self._script(self, conn)
+
+    @staticmethod
+    def _upgrade(conn: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        )
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+
+    @staticmethod
+    def read_frame(conn: socket.socket) -> tuple[int, bytes]:
+        def exactly(n: int) -> bytes:
+            data = b""
+            while len(data) < n:
+                chunk = conn.recv(n - len(data))
+                if not chunk:
+                    raise ConnectionError("client went away")
+                data += chunk
+            return data
+
+        first, second = exactly(2)
+        assert second & 0x80, "client frames must be masked"
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", exactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", exactly(8))[0]
+        mask = exactly(4)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(exactly(length)))
+        return first & 0x0F, body
+
+    @staticmethod
+    def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+        assert len(payload) < 126
+        return bytes(((0x80 if fin else 0) | opcode, len(payload))) + payload
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_websocket_answers_pings_and_joins_fragments() -> None:
+    def script(peer: _RawWebSocketPeer, conn: socket.socket) -> None:
+        opcode, body = peer.read_frame(conn)
+        assert opcode == 0x2
+        conn.sendall(peer.frame(0x9, b"are you there") + peer.frame(0x2, body[:3], fin=False))
+        conn.sendall(peer.frame(0x0, body[3:]))
+        opcode, pong = peer.read_frame(conn)
+        assert opcode == 0xA
+        peer.pongs.append(pong)
+        with contextlib.suppress(ConnectionError):
+            peer.read_frame(conn)  # the client's close frame
+
+    peer = _RawWebSocketPeer(script)
+    t = WebSocketClientTransport(f"ws://127.0.0.1:{peer.port}")
+    try:
+        assert t.request(b"hello, edge", timeout_s=5.0) == b"hello, edge"
+    finally:
+        t.close()
+        peer.close()
+    assert peer.pongs == [b"are you there"]
+
+
+def test_websocket_closed_while_idle_reconnects_once() -> None:
+    def script(peer: _RawWebSocketPeer, conn: socket.socket) -> None:
+        _, body = peer.read_frame(conn)
+        conn.sendall(peer.frame(0x2, body))
+        if peer.connections == 1:  # then close the idle connection, as a restarting edge does
+            conn.sendall(peer.frame(0x8, struct.pack("!H", 1012)))
+
+    peer = _RawWebSocketPeer(script)
+    t = WebSocketClientTransport(f"ws://127.0.0.1:{peer.port}")
+    try:
+        assert t.request(b"one", timeout_s=5.0) == b"one"
+        assert t.request(b"two", timeout_s=5.0) == b"two"
+    finally:
+        t.close()
+        peer.close()
+    assert peer.connections == 2

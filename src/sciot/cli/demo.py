@@ -10,12 +10,16 @@ options and prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
     from sciot.device import DeviceClient, DeviceStats, InferenceOutcome
 
 Transport = Literal["http", "ws"]
+DEFAULT_DEVICE_PROFILE = "esp32-s3"
+_TIMING_RUNS = 40
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +52,8 @@ class DemoOptions:
     int8: bool = False
     compress: bool = False
     device_op_delay_s: float = 0.0
+    device_profile: str = DEFAULT_DEVICE_PROFILE
+    """A :data:`sciot.sim.DEVICE_PROFILES` name the devices emulate (``this-machine``: none)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.devices <= 256:
@@ -57,6 +65,99 @@ class DemoOptions:
         if not 0.0 <= self.device_op_delay_s <= 1.0:
             delay_ms = self.device_op_delay_s * 1e3
             raise ConfigError(f"--device-op-delay-ms must be between 0 and 1000, got {delay_ms}")
+        from sciot.sim import DEVICE_PROFILES
+
+        if self.device_profile not in DEVICE_PROFILES:
+            known = ", ".join(DEVICE_PROFILES)
+            raise ConfigError(
+                f"--device-profile must be one of {known}, got {self.device_profile!r}"
+            )
+
+
+# LiteRT prints this once per process, from C++ straight to file descriptor 2.
+_LITERT_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+@contextlib.contextmanager
+def _litert_banner_filtered() -> Iterator[None]:
+    """Build the process's first LiteRT interpreter with fd 2 captured, and pass on anything
+    but LiteRT's one-time XNNPACK banner (printed from C++ whatever ``TF_CPP_MIN_LOG_LEVEL``
+    says): a command's output is its table and its summary."""
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            captured.seek(0)
+            lines = [line for line in captured.read().splitlines() if line != _LITERT_BANNER]
+            if lines:
+                sys.stderr.write(b"\n".join(lines).decode(errors="replace") + "\n")
+
+
+def prime_litert_quietly(model: str = "fomo96") -> None:
+    """Build one interpreter with LiteRT's one-time XNNPACK banner filtered out, so that the
+    commands that run models (``serve``, ``device``) start without a stray line on stderr."""
+    from sciot.device import resolve_model_source
+    from sciot.errors import SciotError
+    from sciot.runtime import SegmentExecutor
+
+    try:
+        path = resolve_model_source(model)
+    except SciotError:  # no shipped model: the banner is cosmetic, the command still works
+        return
+    with _litert_banner_filtered():
+        SegmentExecutor(path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceEmulation:
+    """The device class the demo's devices emulate, and what it means for this model."""
+
+    profile: str
+    speed_factor: float
+    """How many times slower than this machine the device runs the model."""
+    whole_model_s: float
+    """The whole model on this machine (measured)."""
+
+    @property
+    def device_alone_ms(self) -> float:
+        """The whole model on the emulated device: what running alone would cost it."""
+        return 1000.0 * self.whole_model_s * self.speed_factor
+
+
+def emulate_device(profile_name: str, model: str) -> DeviceEmulation:
+    """Time ``model`` here (median of a few LiteRT runs) and scale it to a device profile by
+    the profile's published MAC rate against this machine's: the factor the device client's
+    ``speed_factor`` emulates."""
+    from sciot.device import resolve_model_source
+    from sciot.model import load_model
+    from sciot.runtime import SegmentExecutor
+    from sciot.sim import device_profile
+
+    profile = device_profile(profile_name)
+    graph = load_model(resolve_model_source(model))
+    with _litert_banner_filtered():
+        executor = SegmentExecutor(graph.model_bytes)
+    inputs = {t.name: np.zeros(t.shape, dtype=t.dtype) for t in graph.inputs}
+    seconds = []
+    for _ in range(_TIMING_RUNS):
+        started_s = time.perf_counter()
+        executor.run(inputs)
+        seconds.append(time.perf_counter() - started_s)
+    measured_s = float(np.median(seconds[_TIMING_RUNS // 4 :]))
+    factor = 1.0
+    if profile.macs_per_s is not None:
+        factor = max(1.0, profile.scale(model_macs=graph.total_macs, measured_total_s=measured_s))
+    return DeviceEmulation(profile=profile_name, speed_factor=factor, whole_model_s=measured_s)
+
+
+def device_speed_factor(profile_name: str, model: str) -> float:
+    """How many times slower than this machine a device of the profile runs ``model``."""
+    return emulate_device(profile_name, model).speed_factor
 
 
 @dataclass(slots=True)
@@ -113,6 +214,7 @@ class DemoSummary:
     per_device: tuple[tuple[str, int, dict[int, int]], ...]
     telemetry_path: Path
     edge_url: str
+    emulation: DeviceEmulation | None = None
 
     @property
     def inferences_per_s(self) -> float:
@@ -147,6 +249,7 @@ def run_demo(
     *,
     on_tick: Any = None,
     tick_s: float = 0.25,
+    emulation: DeviceEmulation | None = None,
 ) -> DemoSummary:
     """Start the edge, run the devices for ``duration_s``, stop everything, summarise.
 
@@ -156,6 +259,8 @@ def run_demo(
     from sciot.device import DeviceConfig, run_device
     from sciot.edge import EdgeConfig, start_edge
 
+    if emulation is None:
+        emulation = emulate_device(options.device_profile, options.model)
     telemetry_path = options.telemetry_path or Path(
         tempfile.mkdtemp(prefix="sciot-demo-"), "telemetry.sqlite"
     )
@@ -180,6 +285,8 @@ def run_demo(
                     "transport": options.transport,
                     "model": options.model,
                     "seed": options.seed + i,
+                    "profile": options.device_profile,
+                    "speed_factor": emulation.speed_factor,
                     "crossing": {"int8": options.int8, "compress": options.compress},
                     "computation_delay": {
                         "enabled": options.device_op_delay_s > 0,
@@ -234,7 +341,8 @@ def run_demo(
     failed = [t for t in tracks if t.error is not None]
     if failed:
         raise ConfigError(f"device {failed[0].device_id} failed: {failed[0].error}")
-    return _summarise(options, tracks, elapsed_s, telemetry_path, server.http_url)
+    summary = _summarise(options, tracks, elapsed_s, telemetry_path, server.http_url)
+    return replace(summary, emulation=emulation)
 
 
 def _active_seconds(tracks: list[DeviceTrack]) -> float:
@@ -307,8 +415,14 @@ def _summary_table(summary: DemoSummary) -> Table:
     cuts: Counter[int] = Counter()
     for _, _, device_cuts in summary.per_device:
         cuts.update(device_cuts)
-    rows = [
-        ("devices", str(summary.devices)),
+    rows = [("devices", str(summary.devices))]
+    emulation = summary.emulation
+    if emulation is not None:
+        rows += [
+            ("device profile", f"{emulation.profile} (x{emulation.speed_factor:.1f} this machine)"),
+            ("whole model on the device alone", f"{emulation.device_alone_ms:.2f} ms (estimate)"),
+        ]
+    rows += [
         ("duration s", f"{summary.elapsed_s:.2f}"),
         ("inferences", str(summary.inferences)),
         ("split inferences", str(summary.split_inferences)),
@@ -351,6 +465,13 @@ def demo_command(
     compress: Annotated[
         bool, typer.Option("--compress", help="zlib-compress crossing tensors.")
     ] = False,
+    device_profile: Annotated[
+        str,
+        typer.Option(
+            "--device-profile",
+            help="Device class the devices emulate: esp32-s3, rpi-zero-2w, rpi4 or this-machine.",
+        ),
+    ] = DEFAULT_DEVICE_PROFILE,
     device_op_delay_ms: Annotated[
         float,
         typer.Option(
@@ -373,19 +494,25 @@ def demo_command(
         int8=int8,
         compress=compress,
         device_op_delay_s=device_op_delay_ms / 1000.0,
+        device_profile=device_profile,
     )
     console = Console()
+    emulation = emulate_device(options.device_profile, options.model)
     console.print(
         f"starting the edge ({model}, policy {policy}) and {devices} device(s) over "
-        f"{transport} for {duration:g} s ..."
+        f"{transport} for {duration:g} s; the devices emulate {emulation.profile}, "
+        f"{emulation.speed_factor:.1f}x slower than this machine "
+        f"({emulation.device_alone_ms:.2f} ms for the whole model alone) ..."
     )
     if live and console.is_terminal:
         with Live(console=console, refresh_per_second=4, transient=False) as display:
             summary = run_demo(
-                options, on_tick=lambda tracks, url: display.update(live_table(tracks, url))
+                options,
+                on_tick=lambda tracks, url: display.update(live_table(tracks, url)),
+                emulation=emulation,
             )
     else:
-        summary = run_demo(options)
+        summary = run_demo(options, emulation=emulation)
     console.print(_summary_table(summary))
     if json_path is not None:
         try:

@@ -239,7 +239,11 @@ class DeviceClient:
             device_id=self.config.device_id,
             model_id=self.artefacts.model_id,
             seq=self._seq,
-            profile=DeviceProfile(kind=self.config.profile, op_seconds=self._op_profile_s()),
+            profile=DeviceProfile(
+                kind=self.config.profile,
+                speed_factor=self.config.speed_factor,
+                op_seconds=self._op_profile_s(),
+            ),
             sent_at_s=self._wall_clock(),
         )
         try:
@@ -290,7 +294,8 @@ class DeviceClient:
 
     def _op_profile_s(self) -> tuple[float, ...]:
         """Per-op seconds of the whole model on this device, measured once (median of three
-        runs on a zero input, plus the simulated delay's mean): the planner's first prior."""
+        runs on a zero input, slowed by ``speed_factor``, plus the simulated delay's mean):
+        the planner's first prior."""
         if self._op_profile is None:
             spec = self.artefacts.graph.inputs[0]
             zeros = np.zeros(spec.shape, dtype=spec.dtype)
@@ -299,6 +304,7 @@ class DeviceClient:
                 for _ in range(3)
             ]
             median = np.median(np.array([run.op_seconds for run in runs]), axis=0)
+            median = median * self.config.speed_factor
             if self._delay is not None:
                 median = median + self._delay.expected_s
             self._op_profile = tuple(float(s) for s in median)
@@ -403,7 +409,19 @@ class DeviceClient:
             raise ExecutionError(f"running ops [0, {cut}) on the device failed: {exc}") from exc
         if profile and simulate:
             self._profiled_cuts.add(cut)
-        return self._with_delay(head, cut) if simulate else head
+        return self._with_delay(self._slowed(head, cut), cut) if simulate else head
+
+    def _slowed(self, head: HeadRun, cut: int) -> HeadRun:
+        """An emulated slower device: sleep ``speed_factor - 1`` times the measured head time,
+        and report the slowed times, so the planner weighs the device as the slower one."""
+        factor = self.config.speed_factor
+        if factor == 1.0 or cut == 0:
+            return head
+        self._sleep(head.device_s * (factor - 1.0))
+        op_seconds = head.op_seconds
+        if op_seconds:
+            op_seconds = tuple(s * factor for s in op_seconds)
+        return HeadRun(tensors=head.tensors, device_s=head.device_s * factor, op_seconds=op_seconds)
 
     def _with_delay(self, head: HeadRun, cut: int) -> HeadRun:
         """Simulated computation delay, SCIoT-style: one draw per device op, really slept,

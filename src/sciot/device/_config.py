@@ -2,9 +2,10 @@
 
 Everything a device needs to know before it starts lives here: who it is, where the edge is and
 how to reach it, which model it runs, how patient it is (timeouts, backoff), how the crossing
-tensor travels (int8, compression), SCIoT-style computation delay simulation, forced local
-inference and the offline queue bound. A wrong key or value is a :class:`ConfigError` naming the
-key, so a typo in ``client.yaml`` never silently falls back to a default.
+tensor travels (int8, compression), an emulated slower device (``speed_factor``), SCIoT-style
+computation delay simulation, forced local inference and the offline queue bound. A wrong key
+or value is a :class:`ConfigError` naming the key, so a typo in ``client.yaml`` never silently
+falls back to a default.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class DeviceConfig(BaseModel):
     backoff: BackoffConfig = BackoffConfig()
     initial_cut: int | None = Field(default=None, ge=0)
     profile: str = Field(default="default", min_length=1, max_length=64)
+    speed_factor: float = Field(default=1.0, ge=1.0, le=10_000.0)
     crossing: CrossingConfig = CrossingConfig()
     computation_delay: DelayConfig = DelayConfig()
     local_inference: LocalInferenceConfig = LocalInferenceConfig()

@@ -55,7 +55,10 @@ from sciot.wire import (
 
 log = logging.getLogger("sciot.edge")
 
-MAX_PENDING_TRANSFERS = 16
+# Transfer samples kept per device between planner rounds: the newest ones. Each costs the
+# planner a link refit (~10 us); at 32 busy devices 16 per round made the planner thread the
+# edge's largest CPU user after the request path, for samples of near-identical frames.
+MAX_PENDING_TRANSFERS = 4
 INLINE_MAX_FRAME_BYTES = 64 * 1024
 
 
@@ -75,6 +78,8 @@ class PendingObservations:
     device_ops: dict[int, float] = field(default_factory=dict)
     edge_ops: dict[int, float] = field(default_factory=dict)
     transfers: list[TransferSample] = field(default_factory=list)
+    outages: int = 0
+    """Offline reports received: the device's split attempts failed since the last round."""
     now_s: float = 0.0
 
 
@@ -428,15 +433,14 @@ class EdgeCore:
             record.end_to_end_s_sum += e2e_s
             record.uplink_bytes += uplink_bytes
             record.downlink_bytes += downlink_bytes
-            pending = record.pending
-            if pending is None:
-                pending = record.pending = PendingObservations()
-                self.dirty.append(record)
+            pending = self._pending(record)
             if msg.device_op_seconds:
                 pending.device_ops.update(enumerate(msg.device_op_seconds[: model.num_ops]))
             if edge_ops:
                 pending.edge_ops = edge_ops
-            if transfer is not None and len(pending.transfers) < MAX_PENDING_TRANSFERS:
+            if transfer is not None:
+                if len(pending.transfers) >= MAX_PENDING_TRANSFERS:
+                    del pending.transfers[0]
                 pending.transfers.append(transfer)
             pending.now_s = now_s
         self.wakeup.set()
@@ -460,6 +464,14 @@ class EdgeCore:
                 )
             )
 
+    def _pending(self, record: DeviceRecord) -> PendingObservations:
+        """The device's mailbox for the planner worker (call with the lock held)."""
+        pending = record.pending
+        if pending is None:
+            pending = record.pending = PendingObservations()
+            self.dirty.append(record)
+        return pending
+
     def _sample(self, spec: DelaySpec) -> float:
         with self._rng_lock:
             return max(0.0, float(spec.sample(self._rng)))
@@ -472,6 +484,10 @@ class EdgeCore:
             return found
         record, model = found
         with self._lock:
+            if msg.records:
+                pending = self._pending(record)
+                pending.outages += 1
+                pending.now_s = now_s
             for r in msg.records:
                 record.inferences += 1
                 record.offline += 1
@@ -480,6 +496,7 @@ class EdgeCore:
                 record.end_to_end_s_sum += r.device_seconds
             record.last_seen_s = now_s
             next_cut = record.next_cut
+        self.wakeup.set()
         if self.telemetry is not None:
             for r in msg.records:
                 self.telemetry.append(
@@ -541,6 +558,9 @@ class EdgeCore:
                             seconds=t.seconds,
                             now_s=now_s,
                         )
+                    if pending.outages:
+                        # After the transfers: the outage is the newest news about the link.
+                        planner.observe_failure(device_id, now_s)
                 except PlannerError as exc:
                     log.warning("planner refused measurements of %s: %s", device_id, exc)
                 cut = self._decide(planner, device_id, record.model, now_s)

@@ -10,20 +10,18 @@ are serialised), but one per device is the intended use.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 import urllib.parse
 from typing import Protocol, runtime_checkable
-
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import ClientConnection, connect
 
 from sciot.errors import ConfigError, TransportError
 from sciot.transport._http11 import (
     Http11Connection,
     HttpProtocolError,
     StaleConnectionError,
+    WebSocketClosedError,
+    WebSocketConnection,
     request_head,
 )
 
@@ -105,7 +103,7 @@ class HttpClientTransport:
         except HttpProtocolError as exc:
             raise TransportError(f"edge at {self._base_url} sent a bad HTTP reply: {exc}") from exc
         except OSError as exc:
-            raise self._translate(exc, timeout_s) from exc
+            raise _translate(exc, self._base_url, timeout_s) from exc
         if reply.close:
             self._drop()
         if not reply.content_type.startswith(FRAME_CONTENT_TYPE):
@@ -114,13 +112,6 @@ class HttpClientTransport:
                 f"({reply.content_type or 'no content type'}): {reply.body[:120]!r}"
             )
         return reply.body
-
-    def _translate(self, exc: BaseException, timeout_s: float) -> TransportError:
-        if isinstance(exc, TimeoutError | socket.timeout):
-            return TransportError(f"edge at {self._base_url} did not answer within {timeout_s} s")
-        if isinstance(exc, ConnectionRefusedError):
-            return TransportError(f"edge at {self._base_url} refused the connection (not running?)")
-        return TransportError(f"edge at {self._base_url} unreachable: {exc}")
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -135,6 +126,9 @@ class HttpClientTransport:
 class WebSocketClientTransport:
     """Frames as binary WebSocket messages on ``ws://HOST:PORT/v1/ws``, one reply per frame.
 
+    Speaks the protocol itself on the calling thread (``_http11.WebSocketConnection``) rather
+    than through a general client whose reader thread would add two thread hand-offs to every
+    reply. A kept-alive connection the edge had closed gets one fresh attempt, as over HTTP.
     After a timeout the connection is dropped: a late reply would otherwise be taken as the
     answer to the next request.
     """
@@ -143,10 +137,11 @@ class WebSocketClientTransport:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "ws" or not parts.hostname:
             raise ConfigError(f"edge URL {url!r} must look like ws://HOST:PORT[/v1/ws]")
-        path = parts.path if parts.path not in ("", "/") else WS_PATH
-        self._url = urllib.parse.urlunsplit(("ws", parts.netloc, path, "", ""))
-        self._ws: ClientConnection | None = None
-        self._stack: contextlib.ExitStack | None = None
+        self._host = parts.hostname
+        self._port = parts.port or 80
+        self._path = parts.path if parts.path not in ("", "/") else WS_PATH
+        self._url = urllib.parse.urlunsplit(("ws", parts.netloc, self._path, "", ""))
+        self._ws: WebSocketConnection | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -155,53 +150,57 @@ class WebSocketClientTransport:
     def request(self, payload: bytes, *, timeout_s: float) -> bytes:
         _check_timeout(timeout_s)
         with self._lock:
-            try:
-                ws = self._connection(timeout_s)
-                ws.send(payload)
-                reply = ws.recv(timeout=timeout_s)
-            except TimeoutError as exc:
-                self._drop()
-                raise TransportError(
-                    f"edge at {self._url} did not answer within {timeout_s} s"
-                ) from exc
-            except ConnectionRefusedError as exc:
-                self._drop()
-                raise TransportError(
-                    f"edge at {self._url} refused the connection (not running?)"
-                ) from exc
-            except (WebSocketException, OSError) as exc:
-                self._drop()
-                raise TransportError(f"edge at {self._url} unreachable: {exc}") from exc
-        if isinstance(reply, str):
-            raise TransportError(f"edge at {self._url} sent text instead of a binary frame")
-        return reply
+            for attempt in (1, 2):
+                reused = self._ws is not None
+                try:
+                    reply = self._exchange(payload, timeout_s)
+                except WebSocketClosedError as exc:
+                    self._drop()
+                    if not reused or attempt == 2:
+                        raise TransportError(f"edge at {self._url} {exc}") from exc
+                    continue
+                except TransportError:
+                    self._drop()
+                    raise
+                if isinstance(reply, str):
+                    raise TransportError(f"edge at {self._url} sent text instead of a binary frame")
+                return reply
+            raise AssertionError("unreachable")
 
-    def _connection(self, timeout_s: float) -> ClientConnection:
-        if self._ws is None:
-            # Entered as a context manager: the form every websockets release accepts.
-            stack = contextlib.ExitStack()
-            ws = stack.enter_context(
-                connect(
-                    self._url,
-                    open_timeout=timeout_s,
-                    max_size=MAX_REPLY_BYTES,
-                    compression=None,
-                    close_timeout=1.0,
+    def _exchange(self, payload: bytes, timeout_s: float) -> bytes | str:
+        try:
+            if self._ws is None:
+                self._ws = WebSocketConnection(
+                    self._host, self._port, self._path, timeout_s=timeout_s
                 )
-            )
-            ws.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._ws, self._stack = ws, stack
-        return self._ws
+            return self._ws.request(payload, timeout_s=timeout_s, max_bytes=MAX_REPLY_BYTES)
+        except WebSocketClosedError:
+            raise
+        except HttpProtocolError as exc:
+            raise TransportError(
+                f"edge at {self._url} broke the WebSocket protocol: {exc}"
+            ) from exc
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise WebSocketClosedError(f"closed the connection ({exc})") from exc
+        except OSError as exc:
+            raise _translate(exc, self._url, timeout_s) from exc
 
     def _drop(self) -> None:
-        if self._stack is not None:
-            stack, self._stack, self._ws = self._stack, None, None
-            with contextlib.suppress(WebSocketException, OSError):  # already gone
-                stack.close()
+        if self._ws is not None:
+            ws, self._ws = self._ws, None
+            ws.close()
 
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+
+def _translate(exc: OSError, url: str, timeout_s: float) -> TransportError:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return TransportError(f"edge at {url} did not answer within {timeout_s} s")
+    if isinstance(exc, ConnectionRefusedError):
+        return TransportError(f"edge at {url} refused the connection (not running?)")
+    return TransportError(f"edge at {url} unreachable: {exc}")
 
 
 def client_transport(url: str) -> ClientTransport:
