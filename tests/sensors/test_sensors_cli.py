@@ -27,6 +27,16 @@ def test_run_writes_the_json_report(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert json.loads(capsys.readouterr().out)["readings"] > 0
 
 
+def test_evaluate_scores_simulated_hours(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["sensors", "evaluate", "--hours", "1", "--quiet"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["events"] > 10 and doc["f1"] is not None
+    assert doc["missing_seq"] == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["sensors", "evaluate", "--config", "/nonexistent/x.yaml"])
+    assert exc.value.code == 2
+
+
 def test_example_config_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "plant.yaml"
     main(["sensors", "example-config", str(path)])

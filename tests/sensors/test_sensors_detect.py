@@ -61,33 +61,81 @@ def test_normal_signal_raises_nothing(detector: StreamingDetector) -> None:
     assert detector.process(_windows(_signal(3000, 1))) == []
 
 
-@pytest.mark.parametrize(
-    ("kind", "feature"),
-    # A shift first shows as a peak in the window it enters, so only stuck names its feature.
-    [("level_shift", None), ("stuck", "log_spread"), ("spike", None)],
-)
-def test_anomalies_fire_with_a_reason(
-    detector: StreamingDetector, kind: str, feature: str | None
-) -> None:
-    v = _signal(2000, 2)
+SIGMA = 0.15  # the noise of _signal
+
+
+def _inject(v: np.ndarray, kind: str) -> None:
+    """Realistic sizes: a few noise sigma, not tens."""
     if kind == "level_shift":
-        v[1500:1600] += 2.0
+        v[1500:1600] += 4.0 * SIGMA
     elif kind == "stuck":
         v[1500:1600] = v[1500]
+    elif kind == "spike":
+        v[1500] += 7.0 * SIGMA
+    elif kind == "drift":
+        v[1500:1650] += np.linspace(0.0, 5.0 * SIGMA, 150)
     else:
-        v[1500] += 2.5
+        v[1500:1580] += np.random.default_rng(9).normal(0.0, 4.0 * SIGMA, 80)
+
+
+@pytest.mark.parametrize(
+    ("kind", "features"),
+    [
+        ("level_shift", {"level"}),
+        ("stuck", {"log_noise"}),
+        ("spike", {"spike"}),
+        ("drift", {"level", "slope"}),
+        # The first window a burst reaches may see only a few wild readings: a spike.
+        ("noise_burst", {"log_noise", "spike"}),
+    ],
+)
+def test_realistic_anomalies_fire_with_a_reason(
+    detector: StreamingDetector, kind: str, features: set[str]
+) -> None:
+    v = _signal(2000, 2)
+    _inject(v, kind)
     findings = detector.process(_windows(v))
     assert findings, f"{detector.name} missed the {kind}"
     first = findings[0]
-    end_s = 1_000_000.0 + 1600 / RATE_HZ
+    end_s = 1_000_000.0 + 1650 / RATE_HZ
     assert 1_000_000.0 + 1500 / RATE_HZ <= first.timestamp_s <= end_s + 32 / RATE_HZ
-    if feature is not None:
-        assert first.feature == feature
+    assert all(f.timestamp_s >= 1_000_000.0 + 1500 / RATE_HZ for f in findings)
+    assert first.feature in features
+    if kind not in ("drift", "noise_burst"):
+        assert first.kind == kind  # kinds are hints; these two first look like others
     alerts = AlertGate(AlertConfig(cooldown_s=600.0), DetectionConfig()).admit(
         findings, raised_s=0.0
     )
     assert len(alerts) == 1  # de-duplicated by the cool-down
     assert "sigma" in alerts[0].reason and alerts[0].kind == first.kind
+    assert first.feature.replace("log_noise", "noise").split("_")[0] in alerts[0].reason or (
+        first.feature == "spike" and "noise" in alerts[0].reason
+    )
+
+
+def test_a_spike_below_its_threshold_is_not_an_anomaly() -> None:
+    v = _signal(2000, 2)
+    v[1500] += 3.0 * SIGMA  # within what 2,000 readings of noise reach on their own
+    assert StreamingDetector(DetectionConfig(warmup_windows=30)).process(_windows(v)) == []
+
+
+def test_thresholds_are_per_input() -> None:
+    v = _signal(2000, 2)
+    _inject(v, "spike")
+    strict = DetectionConfig(warmup_windows=30, spike_threshold=20.0)
+    assert StreamingDetector(strict).process(_windows(v)) == []
+    assert StreamingDetector(DetectionConfig(warmup_windows=30)).process(_windows(v))
+
+
+def test_a_drift_is_not_learnt_as_the_new_normal() -> None:
+    # Learning waits learn_delay_windows, so the drift's gentle start is never learnt.
+    v = _signal(2400, 3)
+    v[1500:1700] += np.linspace(0.0, 4.0 * SIGMA, 200)
+    detector = StreamingDetector(DetectionConfig(warmup_windows=30))
+    findings = detector.process(_windows(v))
+    assert findings and findings[0].timestamp_s <= 1_000_000.0 + 1700 / RATE_HZ
+    baseline = detector.baselines["p1"]
+    assert baseline.ready and baseline.frozen == 0  # back to normal after the drift
 
 
 def test_dropout_is_a_rule(detector: StreamingDetector) -> None:
@@ -161,7 +209,7 @@ def test_process_leaves_its_input_unchanged(detector: StreamingDetector) -> None
 def test_severity_follows_the_deviation() -> None:
     gate = AlertGate(AlertConfig(cooldown_s=0.0), DetectionConfig(threshold=8, critical=16))
     v = _signal(2000, 8)
-    v[1500:1600] += 0.6  # about 4 noise sigma: a mild shift
+    v[1500:1600] += 0.25  # under 2 noise sigma: a mild shift
     v[1800:1900] += 6.0  # a severe one
     detector = StreamingDetector(DetectionConfig(warmup_windows=30))
     alerts = gate.admit(detector.process(_windows(v)), raised_s=0.0)

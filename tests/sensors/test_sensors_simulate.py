@@ -82,10 +82,55 @@ def test_anomalies_are_labelled_and_injected() -> None:
             assert not inside.any()
         if e.kind == "stuck":
             assert np.unique(t.value[inside]).size == 1
-    # seq counts samples, so a dropout leaves a hole in it.
+    # seq counts readings sent: a dropout leaves a hole in time, none in seq.
     dropouts = [e for e in events if e.kind == "dropout" and e.sensor_id == "t"]
-    if dropouts:
-        assert np.diff(t.seq).max() > 1
+    assert dropouts
+    np.testing.assert_array_equal(np.diff(t.seq), 1)
+    assert np.diff(t.timestamp_s).max() >= 10.0  # the shortest default dropout, at 1 Hz
+
+
+def test_magnitudes_and_spans_follow_the_config() -> None:
+    anomalies = {
+        "warmup_s": 10,
+        "mean_gap_s": 60,
+        "min_gap_s": 30,
+        "magnitude": {"spike": [5, 5], "level_shift": [3, 3], "drift": [4, 4]},
+        "span_samples": {"level_shift": [50, 50], "stuck": [30, 40]},
+    }
+    sim = Simulator(_config(anomalies=anomalies))
+    sim.advance(sim.start_s + 7200.0)
+    noise = {"t": 0.1, "h": 0.4, "v": 0.3}
+    rate = {"t": 1.0, "h": 1.0, "v": 20.0}
+    seen = set()
+    for e in sim.events:
+        seen.add(e.kind)
+        size = abs(e.magnitude) / noise[e.sensor_id]
+        samples = round((e.end_s - e.start_s) * rate[e.sensor_id]) + 1
+        if e.kind == "spike":
+            assert size == pytest.approx(5.0) and samples in (1, 2)
+        elif e.kind == "level_shift":
+            assert size == pytest.approx(3.0) and samples == 50
+        elif e.kind == "drift":
+            assert size == pytest.approx(4.0) and 80 <= samples <= 200
+        elif e.kind == "stuck":
+            assert 30 <= samples <= 40
+        elif e.kind == "noise_burst":
+            assert 3.0 <= size <= 5.0 and e.magnitude > 0
+    assert seen == set(ANOMALY_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("anomalies", "needle"),
+    [
+        ({"magnitude": {"spike": [8, 4]}}, "magnitude.spike"),
+        ({"magnitude": {"drift": [0, 4]}}, "magnitude.drift"),
+        ({"span_samples": {"stuck": [0, 10]}}, "span_samples.stuck"),
+        ({"magnitude": {"stuck": [1, 2]}}, "stuck"),
+    ],
+)
+def test_bad_magnitudes_are_config_errors(anomalies: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        _config(anomalies=anomalies)
 
 
 def test_new_sensor_type_is_a_small_class() -> None:

@@ -5,7 +5,8 @@ The pipeline: a :class:`Simulator` of realistic sensors with labelled anomalies,
 (an MQTT broker, or in-process); an :class:`IngestStage` that validates readings, builds
 per-sensor windows and features with numpy, runs a detector and publishes de-duplicated
 alerts on ``alerts/<id>/notification``; :func:`run_pipeline` ties them together and scores the
-alerts against the ground truth (:func:`score_events`).
+alerts against the ground truth (:func:`score_events`); :func:`evaluate_detection` replays
+hours of simulated plant through the same stages in seconds to measure detection quality.
 """
 
 from sciot.sensors._alerts import AlertGate
@@ -35,7 +36,13 @@ from sciot.sensors._detect import (
     make_detector,
 )
 from sciot.sensors._metrics import EventScores, KindScore, score_events
-from sciot.sensors._pipeline import IngestStage, RunReport, SensorPublisher, run_pipeline
+from sciot.sensors._pipeline import (
+    IngestStage,
+    RunReport,
+    SensorPublisher,
+    evaluate_detection,
+    run_pipeline,
+)
 from sciot.sensors._simulate import SENSOR_TYPES, SensorType, Simulator, register_sensor_type
 from sciot.sensors._transport import (
     BrokerAddress,
@@ -55,12 +62,19 @@ from sciot.sensors._types import (
     ReadingBatch,
     SensorInfo,
 )
-from sciot.sensors._windows import FEATURE_NAMES, WindowBuilder, WindowFeatures, compute_features
+from sciot.sensors._windows import (
+    FEATURE_NAMES,
+    PERIODIC_TYPES,
+    WindowBuilder,
+    WindowFeatures,
+    compute_features,
+)
 
 __all__ = [
     "ANOMALY_KINDS",
     "DETECTOR_INPUTS",
     "FEATURE_NAMES",
+    "PERIODIC_TYPES",
     "SENSOR_TYPES",
     "Alert",
     "AlertGate",
@@ -98,6 +112,7 @@ __all__ = [
     "encode_alert",
     "encode_batch",
     "encode_json",
+    "evaluate_detection",
     "load_config",
     "load_detector",
     "make_detector",

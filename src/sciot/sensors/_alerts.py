@@ -8,6 +8,8 @@ recording gives the same alerts).
 
 from __future__ import annotations
 
+import numpy as np
+
 from sciot.sensors._config import AlertConfig, DetectionConfig
 from sciot.sensors._detect import Finding
 from sciot.sensors._types import Alert, Severity
@@ -20,10 +22,23 @@ def describe(finding: Finding) -> str:
             f"readings stopped: a gap of {finding.value:.1f} typical sampling intervals "
             "between consecutive readings"
         )
+    likely = f"likely {finding.kind.replace('_', ' ')}"
+    if finding.feature == "spike":
+        return (
+            f"a reading {finding.value:.4g} off the window's course: {abs(finding.z):.1f} sigma "
+            f"of its usual noise {finding.spread:.3g} ({likely})"
+        )
     direction = "above" if finding.z >= 0 else "below"
+    if finding.feature == "log_noise":
+        factor = float(np.exp(finding.value - finding.expected))
+        return (
+            f"noise {factor:.2g} times its usual level, {abs(finding.z):.1f} sigma {direction} "
+            f"normal ({likely})"
+        )
+    name = "level" if finding.feature == "level" else f"{finding.feature} (per s)"
     return (
-        f"{finding.feature} {finding.value:.4g} is {abs(finding.z):.1f} sigma {direction} "
-        f"its usual {finding.expected:.4g} (likely {finding.kind.replace('_', ' ')})"
+        f"{name} {finding.value:.4g} is {abs(finding.z):.1f} sigma {direction} its expected "
+        f"{finding.expected:.4g} ({likely})"
     )
 
 
@@ -33,7 +48,6 @@ class AlertGate:
     def __init__(self, alerts: AlertConfig, detection: DetectionConfig) -> None:
         self._cooldown_s = alerts.cooldown_s
         self._critical = detection.critical
-        self._dropout_critical = 2.0 * detection.dropout_periods
         self._last_s: dict[str, float] = {}
         self.suppressed = 0
 
@@ -64,5 +78,5 @@ class AlertGate:
         return out
 
     def _severity(self, f: Finding) -> Severity:
-        limit = self._dropout_critical if f.kind == "dropout" else self._critical
-        return "critical" if abs(f.z) >= limit else "warning"
+        # score is the deviation over its threshold, so one ratio serves every input.
+        return "critical" if f.score >= self._critical else "warning"

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from sciot.errors import LocalProtocolError
-from sciot.sensors._types import Alert, ReadingBatch, SensorInfo
+from sciot.sensors._types import Alert, FloatArray, ReadingBatch, SensorInfo
 
 BATCH_MAGIC = b"SCRB"
 BATCH_VERSION = 1
@@ -173,15 +173,27 @@ class Decoder:
         self._rows: dict[str, _Rows] = {}
         self._arrays: dict[str, list[ReadingBatch]] = {}
         self._order: list[str] = []
+        self._lost_before: dict[str, list[float]] = {}
+        self._flushed_lost: dict[str, list[float]] = {}
         self.malformed = 0
         self.messages = 0
         self.last_error = ""
 
-    def feed(self, topic: str, payload: bytes, received_s: float) -> None:
+    def feed(
+        self, topic: str, payload: bytes, received_s: float, *, lost_before: bool = False
+    ) -> None:
+        """Decode one message; ``lost_before``: messages of its topic were dropped before it.
+
+        The earliest timestamp the message carries is then noted (see :meth:`lost_before`),
+        so the gap the drop left is not taken for a sensor dropout.
+        """
         self.messages += 1
         topic_id = sensor_id_of(topic)
         if topic_id is None:
             self._reject(f"topic {topic!r} is not sensors/<id>/data")
+            return
+        if lost_before:
+            self._note_loss(topic_id, payload, received_s)
             return
         if payload[:4] == BATCH_MAGIC:
             self._feed_batch(topic_id, payload, received_s)
@@ -194,6 +206,25 @@ class Decoder:
         items = doc if isinstance(doc, list) else [doc]
         for item in items:
             self._feed_reading(topic_id, item, received_s)
+
+    def _note_loss(self, topic_id: str, payload: bytes, received_s: float) -> None:
+        rows = self._rows.get(topic_id)
+        arrays = self._arrays.get(topic_id, [])
+        n_rows, n_arrays = (len(rows.t) if rows else 0), len(arrays)
+        self.messages -= 1  # counted again below
+        self.feed(data_topic(topic_id), payload, received_s)
+        rows = self._rows.get(topic_id)
+        arrays = self._arrays.get(topic_id, [])
+        firsts = [float(b.timestamp_s.min()) for b in arrays[n_arrays:] if len(b)]
+        if rows is not None and len(rows.t) > n_rows:
+            firsts.append(min(rows.t[n_rows:]))
+        if firsts:
+            self._lost_before.setdefault(topic_id, []).append(min(firsts))
+
+    def lost_before(self, sensor_id: str) -> FloatArray | None:
+        """Timestamps of the last flush's readings that follow readings dropped in our inbox."""
+        marks = self._flushed_lost.get(sensor_id)
+        return None if marks is None else np.asarray(marks, dtype=np.float64)
 
     def _reject(self, why: str, count: int = 1) -> None:
         self.malformed += count
@@ -290,11 +321,14 @@ class Decoder:
             self._order.append(sensor_id)
 
     def flush(self) -> list[ReadingBatch]:
-        """Every reading fed since the last flush, one batch per sensor in arrival order."""
+        """Every reading fed since the last flush, one batch per sensor in arrival order.
+        :meth:`lost_before` then tells which of them follow a local drop.
+        """
         out = list(self._batches())
         self._rows.clear()
         self._arrays.clear()
         self._order.clear()
+        self._flushed_lost, self._lost_before = self._lost_before, {}
         return out
 
     def _batches(self) -> Iterator[ReadingBatch]:

@@ -44,6 +44,47 @@ class SensorConfig(_Strict):
         return self
 
 
+class AnomalyMagnitudes(_Strict):
+    """How large each injected kind is, as ``[low, high]`` drawn uniformly per event.
+
+    Spikes, level shifts and drifts are in units of the sensor's noise sigma (a drift reaches
+    its magnitude at the end of its span); a noise burst's extra noise is that many times the
+    sensor's noise. Stuck-at values and dropouts have no size, only a length.
+    """
+
+    spike: tuple[float, float] = (4.0, 8.0)
+    level_shift: tuple[float, float] = (3.0, 6.0)
+    drift: tuple[float, float] = (4.0, 6.0)
+    noise_burst: tuple[float, float] = (3.0, 5.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AnomalyMagnitudes:
+        for name in ("spike", "level_shift", "drift", "noise_burst"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"magnitude.{name} must be [low, high] with 0 < low <= high")
+        return self
+
+
+class AnomalySpans(_Strict):
+    """How many samples each injected kind lasts, ``[low, high]`` drawn uniformly per event."""
+
+    spike: tuple[int, int] = (1, 2)
+    level_shift: tuple[int, int] = (60, 160)
+    drift: tuple[int, int] = (80, 200)
+    stuck: tuple[int, int] = (40, 120)
+    dropout: tuple[int, int] = (10, 60)
+    noise_burst: tuple[int, int] = (40, 120)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AnomalySpans:
+        for name in ("spike", "level_shift", "drift", "stuck", "dropout", "noise_burst"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"span_samples.{name} must be [low, high] with 0 < low <= high")
+        return self
+
+
 class AnomalyConfig(_Strict):
     """Labelled anomalies injected into the simulated signals (ground truth is kept)."""
 
@@ -51,16 +92,8 @@ class AnomalyConfig(_Strict):
     mean_gap_s: float = Field(default=600.0, gt=0.0)
     warmup_s: float = Field(default=300.0, ge=0.0)
     min_gap_s: float = Field(default=120.0, ge=0.0)
-    magnitude_sigma: tuple[float, float] = (10.0, 16.0)
-    span_samples: tuple[int, int] = (60, 160)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AnomalyConfig:
-        for name in ("magnitude_sigma", "span_samples"):
-            low, high = getattr(self, name)
-            if not 0 < low <= high:
-                raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
-        return self
+    magnitude: AnomalyMagnitudes = AnomalyMagnitudes()
+    span_samples: AnomalySpans = AnomalySpans()
 
 
 class SimulationConfig(_Strict):
@@ -99,19 +132,35 @@ class ProcessingConfig(_Strict):
 
 
 class DetectionConfig(_Strict):
-    """Which detector runs and when it fires."""
+    """Which detector runs and when it fires.
+
+    The streaming detector has one threshold per input: ``level_threshold`` and
+    ``slope_threshold`` in deviations of that input from its per-sensor baseline,
+    ``noise_threshold`` in deviations of the log residual noise from its baseline (up: a
+    noise burst, down: a stuck value), ``spike_threshold`` in the sensor's own noise sigma.
+    ``critical`` is how many times over its threshold an input must be for a critical alert.
+    ``threshold`` is the TFLite detector's score cut-off (its inputs are those deviations
+    over their thresholds, so 1.0 means "at the streaming threshold").
+    """
 
     detector: DetectorName = "streaming"
     warmup_windows: int = Field(default=40, ge=4)
-    threshold: float = Field(default=8.0, gt=0.0)
-    critical: float = Field(default=16.0, gt=0.0)
+    level_threshold: float = Field(default=6.0, gt=0.0)
+    noise_threshold: float = Field(default=6.0, gt=0.0)
+    spike_threshold: float = Field(default=5.0, gt=0.0)
+    slope_threshold: float = Field(default=8.0, gt=0.0)
+    threshold: float = Field(default=1.0, gt=0.0)
+    critical: float = Field(default=2.0, gt=1.0)
     adapt_rate: float = Field(default=0.02, gt=0.0, lt=1.0)
+    level_rate: float = Field(default=0.1, gt=0.0, lt=1.0)
+    trend_rate: float = Field(default=0.03, gt=0.0, le=1.0)
     dropout_periods: float = Field(default=5.0, gt=1.0)
-    max_frozen_windows: int = Field(default=400, ge=1)
+    max_frozen_windows: int = Field(default=100, ge=1)
+    learn_delay_windows: int = Field(default=8, ge=0, le=1000)
     iforest_trees: int = Field(default=100, ge=1, le=2000)
     iforest_quantile: float = Field(default=0.99, gt=0.0, le=1.0)
     iforest_margin: float = Field(default=0.0, ge=0.0)
-    iforest_min_z: float = Field(default=7.0, ge=0.0)
+    iforest_min_ratio: float = Field(default=1.0, ge=0.0)
     model_path: str | None = None
 
 

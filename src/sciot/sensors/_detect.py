@@ -1,30 +1,42 @@
 """Anomaly detectors over window features, one state per sensor, saved and reloaded whole.
 
-Every detector sees the same derived inputs per window: the level (window mean), the spread
-(log of the standard deviation, so a stuck sensor's zero spread is far from normal), the peaks
-above and below the mean, the slope, the largest step between neighbours and, for vibration,
-the broadband spectral energy. A per-sensor :class:`Baseline` learns what is normal for each
-input during a warm-up period and then follows it with an exponentially weighted mean and
-variance, so daily cycles and slow sensor drift are absorbed. While a window is anomalous the
-baseline is frozen, so an anomaly is not learnt as the new normal (up to ``max_frozen_windows``,
-after which the sensor is re-learnt, because a change that long is the new normal).
+Every detector sees the same four inputs per window, one per way a sensor goes wrong:
 
-* :class:`StreamingDetector` fires when some input is more than ``threshold`` standard
-  deviations from its baseline.
+* ``level``: the window mean, against a per-sensor level-and-trend baseline (Holt's linear
+  smoothing, in sensor time), so daily cycles and weather are followed, not flagged, while a
+  level shift or a drift away from the long-term course shows as a growing residual;
+* ``log_noise``: the log of the residual noise once the window's slow part is removed; far
+  above its baseline is a noise burst, far below (zero variance) a stuck value;
+* ``spike``: the largest residual, in units of the sensor's own usual noise;
+* ``slope``: the window's least-squares slope, against its baseline (a drift's signature).
+
+A per-sensor :class:`Baseline` learns what is normal for each input during warm-up (median
+and MAD, a straight-line fit for the level) and then follows it with exponentially weighted
+updates (``adapt_rate``; ``level_rate`` and ``trend_rate`` for the level). While a window is
+anomalous the baseline is frozen (the level keeps following its trend), so an anomaly is not
+learnt as the new normal; after ``max_frozen_windows`` the sensor is re-learnt, because a
+change that long is the new normal. Each input's deviation is divided by its own threshold
+(``level_threshold``, ``noise_threshold``, ``spike_threshold``, ``slope_threshold``): a
+ratio above 1 is anomalous, and the input with the largest ratio names the likely kind.
+
+* :class:`StreamingDetector` fires when some ratio exceeds 1.
 * :class:`IsolationForestDetector` fits one scikit-learn Isolation Forest on the standardised
   warm-up windows of every sensor and fires when a window is both isolated faster than almost
-  every warm-up window and far from its baseline on some input.
-* :class:`TfliteDetector` runs a TFLite model (through :mod:`sciot.runtime`) on the
-  standardised inputs and fires when its output exceeds ``threshold``.
+  every warm-up window and at least ``iforest_min_ratio`` of the way to some threshold.
+* :class:`TfliteDetector` runs a TFLite model (through :mod:`sciot.runtime`) on the ratios
+  and fires when its output exceeds ``threshold``.
 
 A gap in the readings longer than ``dropout_periods`` typical intervals is reported by every
-detector as a dropout: it is a fact about the stream, not a statistical judgement.
+detector as a dropout: it is a fact about the stream, not a statistical judgement. Gaps left
+by readings lost on the way (a hole in the sender's sequence numbers, a drop in our own
+inbox) are not dropouts: the window builder excuses them before this rule sees them.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,57 +49,55 @@ from sciot.sensors._config import DetectionConfig
 from sciot.sensors._types import AnomalyKind, FloatArray
 from sciot.sensors._windows import WindowFeatures, feature_column
 
-DETECTOR_INPUTS: tuple[str, ...] = (
-    "level",
-    "log_spread",
-    "peak_above",
-    "peak_below",
-    "slope",
-    "rate_of_change",
-    "log_spectral_energy",
-)
+DETECTOR_INPUTS: tuple[str, ...] = ("level", "log_noise", "spike", "slope")
+_LEVEL, _NOISE, _SPIKE, _SLOPE = range(4)
 # The kind of anomaly a large deviation of each input most likely means (sign: +1 above).
 _KIND_BY_INPUT: dict[tuple[str, int], AnomalyKind] = {
     ("level", 1): "level_shift",
     ("level", -1): "level_shift",
-    ("log_spread", 1): "noise_burst",
-    ("log_spread", -1): "stuck",
-    ("peak_above", 1): "spike",
-    ("peak_above", -1): "stuck",
-    ("peak_below", 1): "spike",
-    ("peak_below", -1): "stuck",
+    ("log_noise", 1): "noise_burst",
+    ("log_noise", -1): "stuck",
+    ("spike", 1): "spike",
+    ("spike", -1): "spike",
     ("slope", 1): "drift",
     ("slope", -1): "drift",
-    ("rate_of_change", 1): "spike",
-    ("rate_of_change", -1): "stuck",
-    ("log_spectral_energy", 1): "noise_burst",
-    ("log_spectral_energy", -1): "stuck",
 }
-SPECTRAL_TYPES = frozenset({"vibration"})
 _FORMAT = "sciot-sensor-detector"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_TINY_NOISE = 1e-12
 
 
 def detector_inputs(features: WindowFeatures) -> FloatArray:
     """The derived inputs (windows x DETECTOR_INPUTS) every detector works on."""
     v = features.values
-    mean = v[:, feature_column("mean")]
-    std = v[:, feature_column("std")]
-    spectral = features.info.sensor_type in SPECTRAL_TYPES
     out = np.empty((v.shape[0], len(DETECTOR_INPUTS)), dtype=np.float64)
-    out[:, 0] = mean
-    out[:, 1] = np.log(std + 1e-9)
-    out[:, 2] = v[:, feature_column("max")] - mean
-    out[:, 3] = mean - v[:, feature_column("min")]
-    out[:, 4] = v[:, feature_column("slope")]
-    out[:, 5] = v[:, feature_column("rate_of_change")]
-    out[:, 6] = np.log(v[:, feature_column("spectral_energy")] + 1e-12) if spectral else 0.0
+    out[:, _LEVEL] = v[:, feature_column("mean")]
+    out[:, _NOISE] = np.log(v[:, feature_column("residual_std")] + _TINY_NOISE)
+    out[:, _SPIKE] = v[:, feature_column("residual_peak")]
+    out[:, _SLOPE] = v[:, feature_column("slope")]
     return out
+
+
+def thresholds(config: DetectionConfig) -> FloatArray:
+    """Per input, the deviation at which the streaming rule fires (DETECTOR_INPUTS order)."""
+    return np.array(
+        [
+            config.level_threshold,
+            config.noise_threshold,
+            config.spike_threshold,
+            config.slope_threshold,
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
-    """One anomalous window, before alert de-duplication."""
+    """One anomalous window, before alert de-duplication.
+
+    ``z`` is the deviation of ``feature`` in its own units (baseline deviations, or noise
+    sigma for ``spike``); ``score`` is the largest deviation over its threshold (above 1 is
+    anomalous); ``value``, ``expected`` and ``spread`` are in the input's units.
+    """
 
     sensor_id: str
     timestamp_s: float
@@ -107,51 +117,110 @@ class Baseline:
     def __init__(self, config: DetectionConfig) -> None:
         self._config = config
         self._warmup: list[FloatArray] = []
+        self._warmup_s: list[float] = []
         self.mean: FloatArray | None = None
         self.var: FloatArray | None = None
+        self.trend_per_s = 0.0
+        self.last_s = 0.0
         self.frozen = 0
+        self._pending: deque[tuple[FloatArray, float]] = deque()
+        self._rate = np.full(len(DETECTOR_INPUTS), config.adapt_rate)
+        self._rate[_LEVEL] = config.level_rate
+        # Derived from mean and var, kept because every window needs them.
+        self._std = np.ones(len(DETECTOR_INPUTS))
+        self._noise = 1.0
 
     @property
     def ready(self) -> bool:
         return self.mean is not None
 
-    def warm(self, x: FloatArray) -> FloatArray | None:
-        """Collect a warm-up window; returns the warm-up matrix when warm-up completes."""
+    def warm(self, x: FloatArray, now_s: float) -> FloatArray | None:
+        """Collect a warm-up window; when warm-up completes, returns its windows' deviations
+        from the baseline just learnt (what a model of normal windows trains on)."""
         self._warmup.append(x)
+        self._warmup_s.append(now_s)
         if len(self._warmup) < self._config.warmup_windows:
             return None
         block = np.vstack(self._warmup)
-        self._warmup = []
-        median = np.median(block, axis=0)
+        times = np.asarray(self._warmup_s)
+        self._warmup, self._warmup_s = [], []
+        centre = np.median(block, axis=0)
+        # The level moves with the day: fit its course, judge the spread around that course.
+        dt = times - times[-1]
+        slope, intercept = np.polyfit(dt, block[:, _LEVEL], 1) if np.ptp(dt) > 0 else (0.0, 0.0)
+        residual = block.copy()
+        residual[:, _LEVEL] = block[:, _LEVEL] - (intercept + slope * dt)
+        centre_res = centre.copy()
+        centre_res[_LEVEL] = 0.0
         # Robust spread (MAD) so a stray warm-up window does not set a huge tolerance.
-        mad = 1.4826 * np.median(np.abs(block - median), axis=0)
-        std = block.std(axis=0)
-        self.mean = median
-        self.var = np.maximum(np.maximum(mad, std) ** 2, self._floor(median) ** 2)
-        return block
+        mad = 1.4826 * np.median(np.abs(residual - centre_res), axis=0)
+        if np.ptp(dt) > 0:
+            centre[_LEVEL] = intercept
+            self.trend_per_s = float(slope)
+        self.last_s = now_s
+        self._set(centre, mad**2)
+        return self.z(block, times)
 
-    def _floor(self, mean: FloatArray) -> FloatArray:
-        return 1e-6 * (np.abs(mean) + 1e-3)
+    def _set(self, mean: FloatArray, var: FloatArray) -> None:
+        floor = 1e-6 * (np.abs(mean) + 1e-3)
+        self.mean = mean
+        self.var = np.maximum(var, floor * floor)
+        self._std = np.sqrt(self.var)
+        self._noise = float(np.exp(mean[_NOISE])) + _TINY_NOISE
 
-    def z(self, x: FloatArray) -> FloatArray:
-        assert self.mean is not None and self.var is not None
-        return np.asarray((x - self.mean) / np.sqrt(self.var), dtype=np.float64)
+    def expected(self, now_s: float) -> FloatArray:
+        """The baseline's prediction for a window ending at ``now_s``."""
+        assert self.mean is not None
+        out = self.mean.copy()
+        out[_LEVEL] += self.trend_per_s * (now_s - self.last_s)
+        return out
 
-    def update(self, x: FloatArray, *, anomalous: bool) -> None:
+    def noise(self) -> float:
+        """The sensor's usual residual noise (the scale of the ``spike`` input)."""
+        return self._noise
+
+    def z(self, x: FloatArray, now_s: FloatArray | float) -> FloatArray:
+        """Deviations of ``x`` (one row or a matrix) in each input's own units."""
+        assert self.mean is not None
+        out = np.asarray((x - self.mean) / self._std, dtype=np.float64)
+        drift = self.trend_per_s * (np.asarray(now_s, dtype=np.float64) - self.last_s)
+        out[..., _LEVEL] -= drift / self._std[_LEVEL]
+        out[..., _SPIKE] = x[..., _SPIKE] / self._noise
+        return out
+
+    def update(self, x: FloatArray, now_s: float, *, anomalous: bool) -> None:
+        """Judge-then-learn: a normal window is learnt only ``learn_delay_windows`` later.
+
+        The delay keeps the onset of an anomaly (a drift's first gentle windows, a level
+        shift half inside a window) out of the baseline: when a later window is judged
+        anomalous, the windows still waiting are discarded with it.
+        """
         assert self.mean is not None and self.var is not None
         if anomalous:
+            self._pending.clear()
             self.frozen += 1
             if self.frozen > self._config.max_frozen_windows:
                 # Anomalous for this long: the world changed; learn it afresh.
                 self.mean = self.var = None
+                self.trend_per_s = 0.0
                 self.frozen = 0
             return
         self.frozen = 0
-        a = self._config.adapt_rate
-        delta = x - self.mean
-        self.mean = self.mean + a * delta
-        floor = self._floor(self.mean) ** 2
-        self.var = np.maximum((1.0 - a) * (self.var + a * delta * delta), floor)
+        self._pending.append((x, now_s))
+        if len(self._pending) > self._config.learn_delay_windows:
+            self._learn(*self._pending.popleft())
+
+    def _learn(self, x: FloatArray, now_s: float) -> None:
+        assert self.mean is not None and self.var is not None
+        c = self._config
+        expected = self.expected(now_s)
+        delta = x - expected
+        elapsed_s = now_s - self.last_s
+        if elapsed_s > 0:
+            self.trend_per_s += c.level_rate * c.trend_rate * float(delta[_LEVEL]) / elapsed_s
+        self.last_s = now_s
+        a = c.adapt_rate
+        self._set(expected + self._rate * delta, (1.0 - a) * (self.var + a * delta * delta))
 
 
 class Detector(Protocol):
@@ -180,13 +249,14 @@ class _BaselineDetector:
     def __init__(self, config: DetectionConfig) -> None:
         self.config = config
         self.baselines: dict[str, Baseline] = {}
+        self._thresholds = thresholds(config)
 
     def process(self, features: WindowFeatures) -> list[Finding]:
         return self.process_many([features])
 
     def process_many(self, blocks: Sequence[WindowFeatures]) -> list[Finding]:
         prepared = [(f, self._baseline(f.info.sensor_id), detector_inputs(f)) for f in blocks]
-        scores = self._prescore([(f.info.sensor_id, b, x) for f, b, x in prepared])
+        scores = self._prescore([(f.info.sensor_id, b, x, f.end_s) for f, b, x in prepared])
         findings: list[Finding] = []
         for (features, baseline, inputs), pre in zip(prepared, scores, strict=True):
             findings.extend(self._process(features, baseline, inputs, pre))
@@ -199,7 +269,7 @@ class _BaselineDetector:
         return baseline
 
     def _prescore(
-        self, blocks: Sequence[tuple[str, Baseline, FloatArray]]
+        self, blocks: Sequence[tuple[str, Baseline, FloatArray, FloatArray]]
     ) -> list[FloatArray | None]:
         """Scores computed for whole blocks at once (None: judge window by window)."""
         return [None] * len(blocks)
@@ -213,39 +283,48 @@ class _BaselineDetector:
     ) -> list[Finding]:
         sensor_id = features.info.sensor_id
         gaps = features.column("gap_ratio")
+        end_s = features.end_s
         findings: list[Finding] = []
         for i in range(inputs.shape[0]):
             x = inputs[i]
+            now_s = float(end_s[i])
             if gaps[i] > self.config.dropout_periods:
                 findings.append(self._dropout(features, i, float(gaps[i])))
                 continue
             if not baseline.ready:
-                block = baseline.warm(x)
+                block = baseline.warm(x, now_s)
                 if block is not None:
                     self._fitted(sensor_id, baseline, block)
                     # Score the rest of the block now that there is a baseline to score with.
-                    (rest,) = self._prescore([(sensor_id, baseline, inputs[i + 1 :])])
-                    if rest is not None:
-                        pre = np.concatenate((np.full(i + 1, np.nan), rest))
+                    rest = (sensor_id, baseline, inputs[i + 1 :], end_s[i + 1 :])
+                    (scored,) = self._prescore([rest])
+                    if scored is not None:
+                        pre = np.concatenate((np.full(i + 1, np.nan), scored))
                 continue
-            z = baseline.z(x)
+            z = baseline.z(x, now_s)
+            ratio = np.abs(z) / self._thresholds
             if pre is not None and not np.isnan(pre[i]):
                 score = float(pre[i])
-                anomalous = self._exceeds(score, z)
+                anomalous = self._exceeds(score, ratio)
             else:
-                anomalous, score = self._judge(sensor_id, z)
-            baseline.update(x, anomalous=anomalous)
+                anomalous, score = self._judge(sensor_id, z, ratio)
             if anomalous:
-                findings.append(self._finding(features, i, baseline, x, z, score))
+                score = self._reported_score(score, ratio)
+                findings.append(self._finding(features, i, baseline, x, z, ratio, score))
+            baseline.update(x, now_s, anomalous=anomalous)
         return findings
 
-    def _exceeds(self, score: float, z: FloatArray) -> bool:
+    def _exceeds(self, score: float, ratio: FloatArray) -> bool:
         return score > self.config.threshold
+
+    def _reported_score(self, score: float, ratio: FloatArray) -> float:
+        """The finding's score: the judged score where it is on the ratio scale."""
+        return score
 
     def _fitted(self, sensor_id: str, baseline: Baseline, block: FloatArray) -> None:
         """Warm-up just ended for ``sensor_id``; subclasses fit their models here."""
 
-    def _judge(self, sensor_id: str, z: FloatArray) -> tuple[bool, float]:
+    def _judge(self, sensor_id: str, z: FloatArray, ratio: FloatArray) -> tuple[bool, float]:
         raise NotImplementedError
 
     def _dropout(self, features: WindowFeatures, i: int, ratio: float) -> Finding:
@@ -256,7 +335,7 @@ class _BaselineDetector:
             kind="dropout",
             feature="gap_ratio",
             z=ratio,
-            score=ratio,
+            score=ratio / self.config.dropout_periods,
             value=ratio,
             expected=1.0,
             spread=0.0,
@@ -269,23 +348,31 @@ class _BaselineDetector:
         baseline: Baseline,
         x: FloatArray,
         z: FloatArray,
+        ratio: FloatArray,
         score: float,
     ) -> Finding:
-        assert baseline.mean is not None and baseline.var is not None
-        worst = int(np.argmax(np.abs(z)))
+        assert baseline.var is not None
+        worst = int(np.argmax(ratio))
         name = DETECTOR_INPUTS[worst]
         sign = 1 if z[worst] >= 0 else -1
+        kind = _KIND_BY_INPUT[(name, sign)]
+        now_s = float(features.end_s[i])
+        if worst == _SPIKE:
+            expected, spread = 0.0, baseline.noise()
+        else:
+            expected = float(baseline.expected(now_s)[worst])
+            spread = float(np.sqrt(baseline.var[worst]))
         return Finding(
             sensor_id=features.info.sensor_id,
-            timestamp_s=float(features.end_s[i]),
+            timestamp_s=now_s,
             sent_s=float(features.sent_s[i]),
-            kind=_KIND_BY_INPUT[(name, sign)],
+            kind=kind,
             feature=name,
             z=float(z[worst]),
             score=score,
             value=float(x[worst]),
-            expected=float(baseline.mean[worst]),
-            spread=float(np.sqrt(baseline.var[worst])),
+            expected=expected,
+            spread=spread,
         )
 
     def _schema(self) -> dict[str, Any]:
@@ -316,7 +403,7 @@ class _BaselineDetector:
 
 
 class StreamingDetector(_BaselineDetector):
-    """Fires when an input is more than ``threshold`` baseline deviations from normal.
+    """Fires when some input deviates from its baseline by more than its threshold.
 
     Every window is judged against the baseline as updated by the window before it, so the
     alerts do not depend on how readings were grouped into messages.
@@ -324,9 +411,9 @@ class StreamingDetector(_BaselineDetector):
 
     name = "streaming"
 
-    def _judge(self, sensor_id: str, z: FloatArray) -> tuple[bool, float]:
-        score = float(np.abs(z).max())
-        return score > self.config.threshold, score
+    def _judge(self, sensor_id: str, z: FloatArray, ratio: FloatArray) -> tuple[bool, float]:
+        score = float(ratio.max())
+        return score > 1.0, score
 
 
 class IsolationForestDetector(_BaselineDetector):
@@ -337,9 +424,9 @@ class IsolationForestDetector(_BaselineDetector):
     what limits a per-window forest). The forest is refitted each time the pool of warm-up
     windows has grown by half, so sensors that start later are represented. A window fires when
     it isolates faster than all but ``1 - iforest_quantile`` of the warm-up windows did (plus
-    ``iforest_margin``) and deviates by at least ``iforest_min_z`` baseline deviations on some
-    input. Windows of one batch
-    are standardised with the baseline as it was when the batch arrived.
+    ``iforest_margin``) and some input is at least ``iforest_min_ratio`` of its streaming
+    threshold. Windows of one batch are standardised with the baseline as it was when the
+    batch arrived.
     """
 
     name = "iforest"
@@ -355,7 +442,7 @@ class IsolationForestDetector(_BaselineDetector):
         _sklearn()
 
     def _fitted(self, sensor_id: str, baseline: Baseline, block: FloatArray) -> None:
-        self._pool.append(baseline.z(block))
+        self._pool.append(block)
         rows = sum(p.shape[0] for p in self._pool)
         if self.forest is not None and rows < 1.5 * self._fitted_rows:
             return
@@ -376,27 +463,31 @@ class IsolationForestDetector(_BaselineDetector):
         self._fitted_rows = rows
 
     def _prescore(
-        self, blocks: Sequence[tuple[str, Baseline, FloatArray]]
+        self, blocks: Sequence[tuple[str, Baseline, FloatArray, FloatArray]]
     ) -> list[FloatArray | None]:
-        ready = [i for i, (_, b, x) in enumerate(blocks) if b.ready and x.shape[0]]
+        ready = [i for i, (_, b, x, _t) in enumerate(blocks) if b.ready and x.shape[0]]
         out: list[FloatArray | None] = [None] * len(blocks)
         if self.forest is None or not ready:
             return out
-        zs = [blocks[i][1].z(blocks[i][2]) for i in ready]
+        zs = [blocks[i][1].z(blocks[i][2], blocks[i][3]) for i in ready]
         scores = -self.forest.score_samples(np.vstack(zs))
         bounds = np.cumsum([0] + [z.shape[0] for z in zs])
         for k, i in enumerate(ready):
             out[i] = np.asarray(scores[bounds[k] : bounds[k + 1]], dtype=np.float64)
         return out
 
-    def _exceeds(self, score: float, z: FloatArray) -> bool:
+    def _exceeds(self, score: float, ratio: FloatArray) -> bool:
         # Isolation scores saturate: ordinary windows near the edge of the warm-up cloud score
         # almost like real outliers, so a window must also deviate on some input.
-        return score > self.cutoff and float(np.abs(z).max()) >= self.config.iforest_min_z
+        return score > self.cutoff and float(ratio.max()) >= self.config.iforest_min_ratio
 
-    def _judge(self, sensor_id: str, z: FloatArray) -> tuple[bool, float]:
+    def _reported_score(self, score: float, ratio: FloatArray) -> float:
+        # Isolation scores have no natural scale for an operator; report the largest ratio.
+        return float(ratio.max())
+
+    def _judge(self, sensor_id: str, z: FloatArray, ratio: FloatArray) -> tuple[bool, float]:
         score = float(-self.forest.score_samples(z[None, :])[0])
-        return self._exceeds(score, z), score
+        return self._exceeds(score, ratio), score
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -416,11 +507,12 @@ class IsolationForestDetector(_BaselineDetector):
 
 
 class TfliteDetector(_BaselineDetector):
-    """A TFLite model scores the standardised inputs; fires above ``threshold``.
+    """A TFLite model scores the inputs' deviations over their thresholds; fires above
+    ``threshold``.
 
-    The model takes a float32 ``[1, len(DETECTOR_INPUTS)]`` tensor and returns one score per
-    window. It runs through :class:`sciot.runtime.SegmentExecutor`, the same runtime as split
-    inference.
+    The model takes a float32 ``[1, len(DETECTOR_INPUTS)]`` tensor of signed ratios (each
+    input's deviation over its streaming threshold) and returns one score per window. It runs
+    through :class:`sciot.runtime.SegmentExecutor`, the same runtime as split inference.
     """
 
     name = "tflite"
@@ -433,8 +525,9 @@ class TfliteDetector(_BaselineDetector):
         self._executor = SegmentExecutor(self._model_path)
         self._input_name = self._executor.input_names[0]
 
-    def _judge(self, sensor_id: str, z: FloatArray) -> tuple[bool, float]:
-        outputs = self._executor.run({self._input_name: z.astype(np.float32)[None, :]})
+    def _judge(self, sensor_id: str, z: FloatArray, ratio: FloatArray) -> tuple[bool, float]:
+        signed = (z / self._thresholds).astype(np.float32)[None, :]
+        outputs = self._executor.run({self._input_name: signed})
         score = float(np.asarray(next(iter(outputs.values()))).reshape(-1)[0])
         return score > self.config.threshold, score
 

@@ -4,8 +4,11 @@ Each sensor type is a small class that turns sample times into a clean signal: a
 location-wide "weather" factor shared by every sensor at one location (so temperature, humidity,
 pressure and power there move together), and a type-specific shape. The :class:`Simulator` adds
 per-sensor noise and slow drift, then injects anomalies (spikes, level shifts, drifts, stuck-at
-values, dropouts, noise bursts) from a seeded schedule and keeps them as ground truth. Signals
-are generated a whole block of samples at a time with numpy, never one reading per call.
+values, dropouts, noise bursts) from a seeded schedule, each sized and timed from its kind's
+configured range (in units of the sensor's noise, a few sigma by default), and keeps them as
+ground truth. A reading's ``seq`` counts the readings its sensor sent, so a dropout leaves a
+gap in time but none in ``seq``. Signals are generated a whole block of samples at a time
+with numpy, never one reading per call.
 
 Adding a sensor type::
 
@@ -146,7 +149,7 @@ class _Planned:
     kind: AnomalyKind
     first: int  # first affected sample index
     stop: int  # one past the last affected sample index
-    magnitude: float  # in signal units, signed
+    magnitude: float  # signal units, signed (a noise burst: the std of its extra noise)
     stuck_value: float
 
 
@@ -203,6 +206,7 @@ class _SensorStream:
         self._drift_per_s = rng.uniform(-0.5, 0.5) * self.noise / 3600.0
         self._anomalies = config.anomalies
         self._next = 0  # next sample index to generate
+        self._sent = 0  # readings sent so far (the next seq)
         self._planned: list[_Planned] = []
         self._plan_until = 0  # samples before this index have their anomalies planned
         self._kind_cursor = int(self._plan_rng.integers(0, max(1, len(self._anomalies.kinds))))
@@ -224,11 +228,14 @@ class _SensorStream:
         while a.kinds and self._next_event < until:
             kind = a.kinds[self._kind_cursor % len(a.kinds)]
             self._kind_cursor += 1
-            low, high = a.span_samples
             rng = self._plan_rng
-            span = int(rng.integers(1, 3)) if kind == "spike" else int(rng.integers(low, high + 1))
-            sigma = float(rng.uniform(*a.magnitude_sigma))
+            low, high = getattr(a.span_samples, kind)
+            span = int(rng.integers(low, high + 1))
+            size = getattr(a.magnitude, kind, None)
+            sigma = float(rng.uniform(*size)) if size is not None else 0.0
             sign = 1.0 if rng.random() < 0.5 else -1.0
+            if kind == "noise_burst":
+                sign = 1.0  # the size of the extra noise, which has no direction
             first = self._next_event
             t_first = np.array([self.time_of(first)])
             stuck = float(self._clean(t_first)[0] + rng.normal(0.0, self.noise))
@@ -261,12 +268,17 @@ class _SensorStream:
         if index.shape[0]:
             self._inject(index, value, keep)
         np.clip(value, self.value_range[0], self.value_range[1], out=value)
-        nan = np.full(int(keep.sum()), np.nan)
+        sent = int(keep.sum())
+        nan = np.full(sent, np.nan)
+        # seq counts readings the sensor sent: a dropout (nothing sent) leaves it unbroken,
+        # while readings lost on the way leave a hole the ingest can see.
+        seq = np.arange(self._sent, self._sent + sent, dtype=np.int64)
+        self._sent += sent
         return ReadingBatch(
             info=self.info,
             timestamp_s=t_s[keep],
             value=value[keep],
-            seq=index[keep],
+            seq=seq,
             sent_s=nan,
             received_s=nan.copy(),
         )
@@ -288,8 +300,7 @@ class _SensorStream:
             elif p.kind == "dropout":
                 keep[segment] = False
             elif p.kind == "noise_burst":
-                factor = abs(p.magnitude) / self.noise / 3.0
-                value[segment] += self._burst_rng.normal(0.0, factor * self.noise, size=hi - lo)
+                value[segment] += self._burst_rng.normal(0.0, p.magnitude, size=hi - lo)
         # Forget anomalies that are fully in the past.
         self._planned = [p for p in self._planned if p.stop > last + 1]
 

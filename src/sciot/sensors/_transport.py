@@ -49,15 +49,25 @@ def split_shared(topic_filter: str) -> tuple[str | None, str]:
     return None, topic_filter
 
 
+InboxItem = tuple[str, bytes, float, bool]
+
+
 class Inbox:
-    """A bounded, non-blocking queue of (topic, payload, received_s) from a network thread."""
+    """A bounded, non-blocking queue of messages from a network thread.
+
+    Items are ``(topic, payload, received_s, lost_before)``. ``lost_before`` is true on the
+    first message of a topic queued after messages of that topic were dropped here, so the
+    ingest can tell the gap it will see from a sensor that went quiet: a local drop is our
+    overload, not a sensor fault.
+    """
 
     def __init__(self, max_messages: int) -> None:
         if max_messages < 1:
             raise ConfigError(f"inbox size must be >= 1, got {max_messages}")
         self._max = max_messages
-        self._items: deque[tuple[str, bytes, float]] = deque()
+        self._items: deque[InboxItem] = deque()
         self._ready = threading.Event()
+        self._lossy: set[str] = set()  # topics with a drop not yet followed by a message
         self.received = 0
         self.dropped = 0
 
@@ -66,18 +76,23 @@ class Inbox:
         self.received += 1
         if len(self._items) >= self._max:
             self.dropped += 1
+            self._lossy.add(topic)
             return
-        self._items.append((topic, payload, time.time()))
+        lost_before = False
+        if self._lossy and topic in self._lossy:
+            self._lossy.discard(topic)
+            lost_before = True
+        self._items.append((topic, payload, time.time(), lost_before))
         if not self._ready.is_set():
             self._ready.set()
 
-    def drain(self, max_messages: int, timeout_s: float) -> list[tuple[str, bytes, float]]:
+    def drain(self, max_messages: int, timeout_s: float) -> list[InboxItem]:
         """Up to ``max_messages`` queued messages, waiting at most ``timeout_s`` for the first."""
         if not self._items:
             self._ready.clear()
             if not self._items:
                 self._ready.wait(timeout_s)
-        out: list[tuple[str, bytes, float]] = []
+        out: list[InboxItem] = []
         items = self._items
         for _ in range(min(max_messages, len(items))):
             out.append(items.popleft())

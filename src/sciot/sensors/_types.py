@@ -29,6 +29,7 @@ Severity = Literal["warning", "critical"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,7 +140,12 @@ class Alert:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IngestCounts:
-    """Readings accepted and rejected, by reason; nothing is lost without being counted."""
+    """Readings accepted and rejected, by reason; nothing is lost without being counted.
+
+    ``dropped`` counts messages this process dropped (full inbox, or still queued at the end);
+    ``missing_seq`` counts readings the senders' sequence numbers show never arrived, wherever
+    they were lost (our inbox, the broker, the network).
+    """
 
     messages: int = 0
     readings: int = 0
@@ -148,6 +154,7 @@ class IngestCounts:
     late: int = 0
     duplicate: int = 0
     dropped: int = 0
+    missing_seq: int = 0
 
     def plus(self, other: IngestCounts) -> IngestCounts:
         return IngestCounts(
@@ -158,4 +165,5 @@ class IngestCounts:
             late=self.late + other.late,
             duplicate=self.duplicate + other.duplicate,
             dropped=self.dropped + other.dropped,
+            missing_seq=self.missing_seq + other.missing_seq,
         )
