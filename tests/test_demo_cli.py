@@ -1,4 +1,5 @@
-"""``sciot demo``: an edge and N devices on loopback; the summary and its JSON are exact."""
+"""``sciot demo``: an edge and N devices on loopback over an emulated link; the summary and
+its JSON are exact, and on the default link the planner splits at interior cuts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sciot.cli.demo import DemoOptions, DeviceEmulation, device_speed_factor, run_demo
+from sciot.cli.demo import (
+    DEMO_LINKS,
+    DemoOptions,
+    DeviceEmulation,
+    device_speed_factor,
+    emulate_device,
+    run_demo,
+)
 from sciot.edge import read_telemetry
 from sciot.errors import ConfigError
 
@@ -24,6 +32,7 @@ KEYS = {
     "inferences_per_s",
     "latency_ms",
     "per_device",
+    "link",
 }
 
 
@@ -87,6 +96,20 @@ def test_default_profile_emulates_a_slower_device(tmp_path: Path) -> None:
     assert set(summary.as_json()) == KEYS and summary.inferences > 0
 
 
+def test_emulated_heads_take_the_device_time(tmp_path: Path) -> None:
+    # A 5 ms device: every inference that runs ops on it lasts at least that long, and over
+    # the emulated Wi-Fi (47 ms for the input) the planner keeps the model on the device.
+    emulation = DeviceEmulation(
+        profile="esp32-s3", speed_factor=25.0, whole_model_s=0.0002, device_op_s=(0.0002,) * 25
+    )
+    assert emulation.device_alone_ms == pytest.approx(5.0)
+    options = DemoOptions(devices=1, duration_s=1.0, telemetry_path=tmp_path / "t.sqlite")
+    doc = run_demo(options, emulation=emulation).as_json()
+    cuts = doc["per_device"][0]["cuts"]
+    assert cuts.get("25", 0) >= 0.6 * doc["inferences"] > 0
+    assert doc["latency_ms"]["p50"] >= 5.0
+
+
 @pytest.mark.slow
 def test_cli_writes_the_json_summary(tmp_path: Path) -> None:
     out = tmp_path / "summary.json"
@@ -143,3 +166,98 @@ def test_litert_banner_is_filtered_and_other_stderr_kept(capfd: pytest.CaptureFi
     err = capfd.readouterr().err
     assert "XNNPACK" not in err
     assert "ERROR: something LiteRT really wants to say" in err
+
+
+def test_link_option_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"--link must be one of loopback, wifi, lte, got 'x25'"):
+        DemoOptions(link="x25")
+    with pytest.raises(ConfigError, match="--link-change-at needs an emulated link"):
+        DemoOptions(link="loopback", link_change_at_s=1.0)
+    for at_s in (0.0, 10.0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="--link-change-at must be inside the run"):
+            DemoOptions(duration_s=10.0, link_change_at_s=at_s)
+    assert DemoOptions().link == "wifi"
+
+
+def test_links_are_the_simulators_link_models() -> None:
+    from sciot.sim.scenarios import BASE_BYTES_PER_S, BASE_RTT_S
+
+    assert DEMO_LINKS["loopback"].link_model() is None
+    wifi = DEMO_LINKS["wifi"].link_model()
+    assert wifi is not None and wifi.at(0.0) == (BASE_RTT_S, BASE_BYTES_PER_S)
+    lte = DEMO_LINKS["lte"].link_model()
+    assert lte is not None and lte.at(0.0) == pytest.approx((0.040, 5e6 / 8))
+    changed = DEMO_LINKS["wifi"].link_model(change_at_s=3.0)
+    assert changed is not None
+    assert changed.at(2.9)[1] == BASE_BYTES_PER_S
+    assert changed.at(3.0)[1] == pytest.approx(BASE_BYTES_PER_S / 10)
+
+
+def test_cli_rejects_unknown_link() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sciot", "demo", "--link", "carrier-pigeon", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == ConfigError.exit_code
+    assert "--link must be one of loopback, wifi, lte, got 'carrier-pigeon'" in result.stderr
+
+
+def test_emulated_device_ops_follow_their_macs() -> None:
+    from sciot.device import resolve_model_source
+    from sciot.model import load_model
+
+    emulation = emulate_device("esp32-s3", "fomo96")
+    graph = load_model(resolve_model_source("fomo96"))
+    assert len(emulation.device_op_s) == graph.num_ops
+    assert sum(emulation.device_op_s) * 1e3 == pytest.approx(emulation.device_alone_ms)
+    heaviest = max(range(graph.num_ops), key=lambda i: graph.ops[i].macs)
+    assert max(emulation.device_op_s) == emulation.device_op_s[heaviest]
+    assert emulate_device("this-machine", "fomo96").device_op_s == ()
+
+
+def _interior(doc: dict[str, object], num_ops: int = 25) -> int:
+    per_device = doc["per_device"]
+    assert isinstance(per_device, list)
+    return sum(count for d in per_device for k, count in d["cuts"].items() if 0 < int(k) < num_ops)
+
+
+def test_default_demo_splits_at_interior_cuts(tmp_path: Path) -> None:
+    """An ESP32-S3 over the emulated Wi-Fi: the input (110 kB) costs more on the air than
+    running the first ops does, the whole model more than sending an early cut's 18 kB."""
+    summary = run_demo(DemoOptions(devices=2, duration_s=2.0, telemetry_path=tmp_path / "t.db"))
+    doc = summary.as_json()
+    assert set(doc) == KEYS and doc["link"] == "wifi" and doc["lost"] == 0
+    assert doc["local_fallbacks"] == 0
+    # Most inferences split inside the model once the planner has seen a few (the first go
+    # edge-only and device-only while it learns the link and the device).
+    assert _interior(doc) >= 0.6 * doc["inferences"] > 0
+    # One emulated Wi-Fi round trip alone is 3 ms: every latency includes the link.
+    assert doc["latency_ms"]["p50"] > 3.0
+
+
+def test_loopback_link_is_not_emulated(tmp_path: Path) -> None:
+    options = DemoOptions(
+        devices=1, duration_s=1.5, link="loopback", telemetry_path=tmp_path / "t.db"
+    )
+    doc = run_demo(options).as_json()
+    assert doc["link"] == "loopback" and doc["inferences"] > 0
+    # Sending the input over bare loopback is nearly free: once the planner has the device's
+    # first reports (about half a second of device-only), it keeps the device idle.
+    cuts = doc["per_device"][0]["cuts"]
+    assert cuts.get("0", 0) >= 0.6 * doc["inferences"]
+
+
+@pytest.mark.slow
+def test_link_change_moves_the_cut(tmp_path: Path) -> None:
+    """Wi-Fi dropping to 2 Mbit/s: the 18 kB cut costs over 80 ms on the air, the device
+    alone 42 ms, so the planner moves the cut to the device (25) within the run."""
+    options = DemoOptions(
+        devices=1, duration_s=4.0, link_change_at_s=2.0, telemetry_path=tmp_path / "t.db"
+    )
+    doc = run_demo(options).as_json()
+    cuts = doc["per_device"][0]["cuts"]
+    assert _interior(doc) >= 20
+    assert cuts.get("25", 0) >= 20

@@ -2,10 +2,13 @@
 
 The main job of the project in one command, on embedded defaults (the shipped ``fomo96`` demo
 model, SQLite telemetry, no broker): the edge is served in-process by uvicorn on a free loopback
-port, each device is a :func:`sciot.device.run_device` loop in its own thread speaking HTTP or
-WebSocket, a live table shows per device the cut, latency, bytes and rate, and a summary (also
-``--json PATH``) ends it. :func:`run_demo` is the library entry point; the command only parses
-options and prints.
+port, each device is a :class:`sciot.device.DeviceClient` loop in its own thread speaking HTTP
+or WebSocket, a live table shows per device the cut, latency, bytes and rate, and a summary (also
+``--json PATH``) ends it. Devices emulate a device class (``--device-profile``) and reach the
+edge over a named emulated network (``--link``, :data:`DEMO_LINKS`): the real transport wrapped
+in a :class:`sciot.transport.EmulatedTransport`, so the planner sees what that network costs and
+picks the cut it calls for. :func:`run_demo` is the library entry point; the command only
+parses options and prints.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -31,11 +34,90 @@ from sciot.errors import ConfigError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from sciot.device import DeviceClient, DeviceStats, InferenceOutcome
+    from sciot.device import (
+        CutArtefacts,
+        DeviceClient,
+        DeviceConfig,
+        DeviceStats,
+        InferenceOutcome,
+    )
+    from sciot.sim import LinkModel
+    from sciot.transport import ClientTransport
 
 Transport = Literal["http", "ws"]
 DEFAULT_DEVICE_PROFILE = "esp32-s3"
+DEFAULT_LINK = "wifi"
+LINK_CHANGE_FACTOR = 10.0
+"""``--link-change-at`` divides the link's bandwidth by this much."""
 _TIMING_RUNS = 40
+_RECENT = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoLink:
+    """A named network between the demo's devices and the edge, and where its figures come
+    from. Bandwidth counts both directions of an exchange (request and reply bytes), which the
+    uplink dominates here: FOMO's reply is 2.3 kB, its input 110.6 kB."""
+
+    name: str
+    rtt_ms: float
+    bandwidth_mbit_s: float | None
+    """``None``: not emulated, the bare loopback."""
+    source: str
+
+    @property
+    def bytes_per_s(self) -> float | None:
+        return None if self.bandwidth_mbit_s is None else self.bandwidth_mbit_s * 1e6 / 8.0
+
+    def describe(self, *, change_at_s: float | None = None) -> str:
+        if self.bandwidth_mbit_s is None:
+            return f"{self.name} (not emulated)"
+        text = f"{self.name} ({self.bandwidth_mbit_s:g} Mbit/s, {self.rtt_ms:g} ms RTT"
+        if change_at_s is not None:
+            slow = self.bandwidth_mbit_s / LINK_CHANGE_FACTOR
+            text += f", {slow:g} Mbit/s from {change_at_s:g} s"
+        return text + ")"
+
+    def link_model(self, *, change_at_s: float | None = None) -> LinkModel | None:
+        """The simulator's link model for this network, or ``None`` for bare loopback."""
+        from sciot.sim import LinkModel, LinkStep
+
+        rate = self.bytes_per_s
+        if rate is None:
+            return None
+        steps = (
+            ()
+            if change_at_s is None
+            else (LinkStep(at_s=change_at_s, bytes_per_s=rate / LINK_CHANGE_FACTOR),)
+        )
+        return LinkModel(rtt_s=self.rtt_ms / 1e3, bytes_per_s=rate, steps=steps)
+
+
+DEMO_LINKS: dict[str, DemoLink] = {
+    link.name: link
+    for link in (
+        DemoLink(
+            name="loopback",
+            rtt_ms=0.0,
+            bandwidth_mbit_s=None,
+            source="no emulation: the bare loopback, tens of microseconds per round trip",
+        ),
+        DemoLink(
+            name="wifi",
+            rtt_ms=3.0,
+            bandwidth_mbit_s=20.0,
+            source="the simulator's base link (sciot.sim.scenarios): a good 2.4 GHz Wi-Fi link "
+            "as an MCU-class station gets it, well below the PHY rate",
+        ),
+        DemoLink(
+            name="lte",
+            rtt_ms=40.0,
+            bandwidth_mbit_s=5.0,
+            source="a typical loaded LTE cell: a few Mbit/s of uplink per device and 30-50 ms "
+            "of round trip through the operator's core",
+        ),
+    )
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +136,10 @@ class DemoOptions:
     device_op_delay_s: float = 0.0
     device_profile: str = DEFAULT_DEVICE_PROFILE
     """A :data:`sciot.sim.DEVICE_PROFILES` name the devices emulate (``this-machine``: none)."""
+    link: str = DEFAULT_LINK
+    """A :data:`DEMO_LINKS` name: the network between each device and the edge."""
+    link_change_at_s: float | None = None
+    """Seconds into the run at which the link's bandwidth drops :data:`LINK_CHANGE_FACTOR`x."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.devices <= 256:
@@ -72,6 +158,32 @@ class DemoOptions:
             raise ConfigError(
                 f"--device-profile must be one of {known}, got {self.device_profile!r}"
             )
+        self._check_link()
+
+    def _check_link(self) -> None:
+        if self.link not in DEMO_LINKS:
+            known = ", ".join(DEMO_LINKS)
+            raise ConfigError(f"--link must be one of {known}, got {self.link!r}")
+        at_s = self.link_change_at_s
+        if at_s is None:
+            return
+        if DEMO_LINKS[self.link].bandwidth_mbit_s is None:
+            raise ConfigError(
+                f"--link-change-at needs an emulated link; --link {self.link} is not emulated "
+                "(use --link wifi or lte)"
+            )
+        if not 0.0 < at_s < self.duration_s:
+            raise ConfigError(
+                f"--link-change-at must be inside the run (0 < S < --duration {self.duration_s:g}),"
+                f" got {at_s:g}"
+            )
+
+    @property
+    def demo_link(self) -> DemoLink:
+        return DEMO_LINKS[self.link]
+
+    def link_label(self) -> str:
+        return self.demo_link.describe(change_at_s=self.link_change_at_s)
 
 
 # LiteRT prints this once per process, from C++ straight to file descriptor 2.
@@ -122,17 +234,21 @@ class DeviceEmulation:
     """How many times slower than this machine the device runs the model."""
     whole_model_s: float
     """The whole model on this machine (measured)."""
+    device_op_s: tuple[float, ...] = ()
+    """Each op's time on the emulated device (empty: the device is this machine, not paced)."""
 
     @property
     def device_alone_ms(self) -> float:
         """The whole model on the emulated device: what running alone would cost it."""
+        if self.device_op_s:
+            return 1000.0 * sum(self.device_op_s)
         return 1000.0 * self.whole_model_s * self.speed_factor
 
 
 def emulate_device(profile_name: str, model: str) -> DeviceEmulation:
     """Time ``model`` here (median of a few LiteRT runs) and scale it to a device profile by
-    the profile's published MAC rate against this machine's: the factor the device client's
-    ``speed_factor`` emulates."""
+    the profile's published MAC rate against this machine's; each op then takes its MACs at
+    that rate on the emulated device (:func:`_paced_artefacts`)."""
     from sciot.device import resolve_model_source
     from sciot.model import load_model
     from sciot.runtime import SegmentExecutor
@@ -149,10 +265,14 @@ def emulate_device(profile_name: str, model: str) -> DeviceEmulation:
         executor.run(inputs)
         seconds.append(time.perf_counter() - started_s)
     measured_s = float(np.median(seconds[_TIMING_RUNS // 4 :]))
-    factor = 1.0
-    if profile.macs_per_s is not None:
-        factor = max(1.0, profile.scale(model_macs=graph.total_macs, measured_total_s=measured_s))
-    return DeviceEmulation(profile=profile_name, speed_factor=factor, whole_model_s=measured_s)
+    if profile.macs_per_s is None or graph.total_macs <= 0:
+        return DeviceEmulation(profile=profile_name, speed_factor=1.0, whole_model_s=measured_s)
+    factor = max(1.0, profile.scale(model_macs=graph.total_macs, measured_total_s=measured_s))
+    device_total_s = measured_s * factor
+    op_s = tuple(device_total_s * op.macs / graph.total_macs for op in graph.ops)
+    return DeviceEmulation(
+        profile=profile_name, speed_factor=factor, whole_model_s=measured_s, device_op_s=op_s
+    )
 
 
 def device_speed_factor(profile_name: str, model: str) -> float:
@@ -172,13 +292,15 @@ class DeviceTrack:
     mode: str = "starting"
     payload_bytes: int = 0
     latency_s: list[float] = field(default_factory=list)
+    recent_bytes: deque[int] = field(default_factory=lambda: deque(maxlen=_RECENT))
+    num_ops: int | None = None
     started_s: float = field(default_factory=time.perf_counter)
     first_s: float | None = None
     last_s: float | None = None
     final: DeviceStats | None = None
     error: str | None = None
 
-    def update(self, _client: DeviceClient, outcome: InferenceOutcome) -> None:
+    def update(self, client: DeviceClient, outcome: InferenceOutcome) -> None:
         now_s = time.perf_counter()
         if self.first_s is None:
             self.first_s = now_s
@@ -191,7 +313,9 @@ class DeviceTrack:
         elif self.mode == "local":
             self.local += 1
         self.payload_bytes += outcome.payload_bytes
+        self.recent_bytes.append(outcome.payload_bytes)
         self.latency_s.append(outcome.total_s)
+        self.num_ops = client.num_ops
 
     def rate(self, now_s: float) -> float:
         elapsed = now_s - (self.first_s or self.started_s)
@@ -214,6 +338,8 @@ class DemoSummary:
     per_device: tuple[tuple[str, int, dict[int, int]], ...]
     telemetry_path: Path
     edge_url: str
+    link: str = "loopback"
+    link_label: str = "loopback (not emulated)"
     emulation: DeviceEmulation | None = None
 
     @property
@@ -241,6 +367,7 @@ class DemoSummary:
                 }
                 for device_id, count, cuts in self.per_device
             ],
+            "link": self.link,
         }
 
 
@@ -256,7 +383,7 @@ def run_demo(
     ``on_tick(tracks, edge_url)`` is called about every ``tick_s`` from the calling thread
     while the devices run (the live table hangs off it).
     """
-    from sciot.device import DeviceConfig, run_device
+    from sciot.device import DeviceConfig
     from sciot.edge import EdgeConfig, start_edge
 
     if emulation is None:
@@ -286,7 +413,6 @@ def run_demo(
                     "model": options.model,
                     "seed": options.seed + i,
                     "profile": options.device_profile,
-                    "speed_factor": emulation.speed_factor,
                     "crossing": {"int8": options.int8, "compress": options.compress},
                     "computation_delay": {
                         "enabled": options.device_op_delay_s > 0,
@@ -299,12 +425,16 @@ def run_demo(
             for i, track in enumerate(tracks)
         ]
 
-        def device_loop(track: DeviceTrack, config: DeviceConfig) -> None:
+        link_clock = _LinkClock()
+
+        def device_loop(track: DeviceTrack, config: DeviceConfig, index: int) -> None:
             try:
                 track.started_s = time.perf_counter()
-                track.final = run_device(
+                track.final = _run_device(
                     config,
+                    _device_transport(config, options, index, link_clock),
                     duration_s=options.duration_s,
+                    device_op_s=emulation.device_op_s,
                     on_outcome=track.update,
                     should_stop=stop.is_set,
                 )
@@ -313,10 +443,10 @@ def run_demo(
                 track.mode = "failed"
 
         threads = [
-            threading.Thread(target=device_loop, args=(t, c), name=t.device_id, daemon=True)
-            for t, c in zip(tracks, configs, strict=True)
+            threading.Thread(target=device_loop, args=(t, c, i), name=t.device_id, daemon=True)
+            for i, (t, c) in enumerate(zip(tracks, configs, strict=True))
         ]
-        started_s = time.perf_counter()
+        started_s = link_clock.start()
         for thread in threads:
             thread.start()
         deadline_s = started_s + options.duration_s + 60.0
@@ -343,6 +473,103 @@ def run_demo(
         raise ConfigError(f"device {failed[0].device_id} failed: {failed[0].error}")
     summary = _summarise(options, tracks, elapsed_s, telemetry_path, server.http_url)
     return replace(summary, emulation=emulation)
+
+
+def _run_device(
+    config: DeviceConfig,
+    transport: ClientTransport,
+    *,
+    duration_s: float,
+    device_op_s: tuple[float, ...],
+    on_outcome: Callable[[DeviceClient, InferenceOutcome], None],
+    should_stop: Callable[[], bool],
+) -> DeviceStats:
+    """:func:`sciot.device.run_device`'s loop, on heads paced to the emulated device."""
+    from sciot.device import DeviceClient, sample_input
+
+    artefacts = _paced_artefacts(config, device_op_s)
+    client = DeviceClient(config, transport, artefacts=artefacts)
+    with client:
+        data = sample_input(client.artefacts, config.model, config.seed)
+        client.start()
+        started_s = time.perf_counter()
+        while time.perf_counter() - started_s < duration_s and not should_stop():
+            on_outcome(client, client.infer(data))
+    return client.stats()
+
+
+def _paced_artefacts(config: DeviceConfig, device_op_s: tuple[float, ...]) -> CutArtefacts:
+    """The device's cut artefacts, each head paced to the emulated device's op times.
+
+    The real head runs first (its tensors are the real ones), then the call sleeps until the
+    emulated ops' time has passed and reports those op times when asked to profile. Scaling
+    measured times instead (the device client's ``speed_factor``) scales this machine's noise
+    too: x250 for an ESP32-S3 turns 10 us of Python per profiled op, or a thread waiting for
+    the interpreter lock, into milliseconds, and the planner sees a device twice as slow as it
+    is. ``device_op_s`` follows each op's MACs (:func:`emulate_device`), the way a
+    microcontroller's time does and the way the profile's rate was published."""
+    from sciot.device import CutArtefacts, HeadRun, resolve_model_source
+    from sciot.model import load_model
+
+    graph = load_model(resolve_model_source(config.model))
+    if not device_op_s:
+        return CutArtefacts(graph)
+    if len(device_op_s) != graph.num_ops:
+        raise ConfigError(
+            f"the device emulation has {len(device_op_s)} op times, the model {graph.num_ops} ops"
+        )
+    head_s = np.concatenate(([0.0], np.cumsum(device_op_s)))
+
+    class PacedArtefacts(CutArtefacts):
+        __slots__ = ()
+
+        def run_head(
+            self, cut: int, array: np.ndarray, *, profile: bool, clock: Callable[[], float]
+        ) -> HeadRun:
+            started_s = clock()
+            head = super().run_head(cut, array, profile=profile, clock=clock)
+            if cut == 0:
+                return head
+            time.sleep(max(0.0, float(head_s[cut]) - (clock() - started_s)))
+            return HeadRun(
+                tensors=head.tensors,
+                device_s=clock() - started_s,
+                op_seconds=device_op_s[:cut] if head.op_seconds is not None else None,
+            )
+
+    return PacedArtefacts(graph)
+
+
+class _LinkClock:
+    """Seconds since the devices started: the time axis of the emulated link, shared by every
+    device so a ``--link-change-at`` step hits them all at once."""
+
+    def __init__(self) -> None:
+        self._t0_s = time.perf_counter()
+
+    def start(self) -> float:
+        self._t0_s = time.perf_counter()
+        return self._t0_s
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self._t0_s
+
+
+def _device_transport(
+    config: DeviceConfig, options: DemoOptions, index: int, clock: _LinkClock
+) -> ClientTransport:
+    """The device's real transport, behind the emulated link when ``--link`` asks for one.
+    Each device has a link of its own (its own seeded jitter and loss draws): a fleet of
+    radios each with its own channel, not a shared bottleneck."""
+    from sciot.device import open_transport
+    from sciot.transport import EmulatedTransport
+
+    inner = open_transport(config)
+    model = options.demo_link.link_model(change_at_s=options.link_change_at_s)
+    if model is None:
+        return inner
+    rng = np.random.default_rng([options.seed, 11, index])
+    return EmulatedTransport(inner, model, rng=rng, clock=clock)
 
 
 def _active_seconds(tracks: list[DeviceTrack]) -> float:
@@ -375,24 +602,33 @@ def _summarise(
         per_device=tuple((s.device_id, s.inferences, dict(s.cuts)) for s in finals),
         telemetry_path=telemetry_path,
         edge_url=edge_url,
+        link=options.link,
+        link_label=options.link_label(),
     )
 
 
-def live_table(tracks: list[DeviceTrack], edge_url: str) -> Table:
-    """Per device: mode, cut, median recent latency, bytes per inference, inferences/s."""
+def live_table(tracks: list[DeviceTrack], edge_url: str, *, link: str = "") -> Table:
+    """Per device: mode, cut, median latency and bytes per inference over its last
+    :data:`_RECENT` inferences (so a change of cut shows within a second or two), and
+    inferences/s. ``link`` (the network in force) goes under the table with what cuts mean."""
     from rich import box
     from rich.table import Table
 
     now_s = time.perf_counter()
-    table = Table(title=f"sciot demo: edge {edge_url}", box=box.SIMPLE_HEAD, expand=False)
+    table = Table(
+        title=f"sciot demo: edge {edge_url}",
+        caption=_caption(tracks, link),
+        box=box.SIMPLE_HEAD,
+        expand=False,
+    )
     table.add_column("device", no_wrap=True)
     table.add_column("mode", no_wrap=True)
     for name in ("cut", "p50 ms", "bytes/inf", "inf/s", "split", "local"):
         table.add_column(name, justify="right", no_wrap=True)
     for t in tracks:
-        recent = t.latency_s[-200:]
+        recent = t.latency_s[-_RECENT:]
         p50 = f"{1000 * float(np.median(recent)):.2f}" if recent else "-"
-        per_inf = f"{t.payload_bytes // t.inferences}" if t.inferences else "-"
+        per_inf = f"{sum(t.recent_bytes) // len(t.recent_bytes)}" if t.recent_bytes else "-"
         table.add_row(
             t.device_id,
             t.mode,
@@ -404,6 +640,28 @@ def live_table(tracks: list[DeviceTrack], edge_url: str) -> Table:
             str(t.local),
         )
     return table
+
+
+def _caption(tracks: list[DeviceTrack], link: str) -> str:
+    lines = [f"link: {link}"] if link else []
+    num_ops = next((t.num_ops for t in tracks if t.num_ops is not None), None)
+    if num_ops is not None:
+        lines.append(f"cut k: ops [0, k) on the device (0: edge-only, {num_ops}: device-only)")
+    return "\n".join(lines)
+
+
+def _link_now(options: DemoOptions, tracks: list[DeviceTrack]) -> str:
+    """The link as it is now, for the live table: the bandwidth after a change once it came."""
+    link = options.demo_link
+    at_s = options.link_change_at_s
+    if at_s is None or link.bandwidth_mbit_s is None:
+        return options.link_label()
+    starts = [t.started_s for t in tracks]
+    elapsed_s = time.perf_counter() - min(starts) if starts else 0.0
+    if elapsed_s < at_s:
+        return f"{link.describe()}; bandwidth drops {LINK_CHANGE_FACTOR:g}x at {at_s:g} s"
+    slow = link.bandwidth_mbit_s / LINK_CHANGE_FACTOR
+    return f"{link.name} ({slow:g} Mbit/s since {at_s:g} s, {link.rtt_ms:g} ms RTT)"
 
 
 def _summary_table(summary: DemoSummary) -> Table:
@@ -423,6 +681,7 @@ def _summary_table(summary: DemoSummary) -> Table:
             ("whole model on the device alone", f"{emulation.device_alone_ms:.2f} ms (estimate)"),
         ]
     rows += [
+        ("link", summary.link_label),
         ("duration s", f"{summary.elapsed_s:.2f}"),
         ("inferences", str(summary.inferences)),
         ("split inferences", str(summary.split_inferences)),
@@ -479,6 +738,23 @@ def demo_command(
             help="Simulated extra time per device op (a slower device makes splitting pay).",
         ),
     ] = 0.0,
+    link: Annotated[
+        str,
+        typer.Option(
+            "--link",
+            help="Emulated network between each device and the edge: "
+            + ", ".join(v.describe() for v in DEMO_LINKS.values())
+            + ". Where the figures come from: docs/design.md, 'demo links'.",
+        ),
+    ] = DEFAULT_LINK,
+    link_change_at: Annotated[
+        float | None,
+        typer.Option(
+            "--link-change-at",
+            help=f"Seconds into the run at which the link's bandwidth drops "
+            f"{LINK_CHANGE_FACTOR:g}x (watch the cut move).",
+        ),
+    ] = None,
 ) -> None:
     """Run an edge server and N simulated devices on loopback; live table, then a summary."""
     from rich.console import Console
@@ -495,12 +771,15 @@ def demo_command(
         compress=compress,
         device_op_delay_s=device_op_delay_ms / 1000.0,
         device_profile=device_profile,
+        link=link,
+        link_change_at_s=link_change_at,
     )
     console = Console()
     emulation = emulate_device(options.device_profile, options.model)
     console.print(
         f"starting the edge ({model}, policy {policy}) and {devices} device(s) over "
-        f"{transport} for {duration:g} s; the devices emulate {emulation.profile}, "
+        f"{transport} on a {options.link_label()} link for {duration:g} s; "
+        f"the devices emulate {emulation.profile}, "
         f"{emulation.speed_factor:.1f}x slower than this machine "
         f"({emulation.device_alone_ms:.2f} ms for the whole model alone) ..."
     )
@@ -508,7 +787,9 @@ def demo_command(
         with Live(console=console, refresh_per_second=4, transient=False) as display:
             summary = run_demo(
                 options,
-                on_tick=lambda tracks, url: display.update(live_table(tracks, url)),
+                on_tick=lambda tracks, url: display.update(
+                    live_table(tracks, url, link=_link_now(options, tracks))
+                ),
                 emulation=emulation,
             )
     else:
