@@ -4,7 +4,6 @@ its JSON are exact, and on the default link the planner splits at interior cuts.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -155,17 +154,6 @@ def test_cli_rejects_bad_transport() -> None:
     )
     assert result.returncode == ConfigError.exit_code
     assert "--transport must be http or ws" in result.stderr
-
-
-def test_litert_banner_is_filtered_and_other_stderr_kept(capfd: pytest.CaptureFixture[str]) -> None:
-    from sciot.cli.demo import _litert_banner_filtered
-
-    with _litert_banner_filtered():
-        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
-        os.write(2, b"ERROR: something LiteRT really wants to say\n")
-    err = capfd.readouterr().err
-    assert "XNNPACK" not in err
-    assert "ERROR: something LiteRT really wants to say" in err
 
 
 def test_link_option_is_validated() -> None:

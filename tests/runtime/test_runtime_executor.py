@@ -131,3 +131,22 @@ def test_any_op_range_chains(test_models: ModelCache) -> None:
         assert np.array_equal(live[key], value)
     with pytest.raises(ExecutionError, match="op range"):
         SegmentExecutor.for_range(graph, 3, 3)
+
+
+def test_litert_banner_never_reaches_stderr() -> None:
+    """LiteRT's one-time XNNPACK INFO line is kept off stderr; the CLI owns that stream."""
+    import subprocess
+    import sys
+
+    script = (
+        "from sciot.model import demo_model_path, load_demo_input\n"
+        "from sciot.runtime import SegmentExecutor\n"
+        "ex = SegmentExecutor(demo_model_path('fomo96'))\n"
+        "ex.run({ex.input_names[0]: load_demo_input('fomo96')})\n"
+        "import sys; sys.stderr.write('still here\\n')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "XNNPACK" not in result.stderr
+    assert result.stderr == "still here\n"

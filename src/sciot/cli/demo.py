@@ -13,15 +13,12 @@ parses options and prints.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -186,45 +183,6 @@ class DemoOptions:
         return self.demo_link.describe(change_at_s=self.link_change_at_s)
 
 
-# LiteRT prints this once per process, from C++ straight to file descriptor 2.
-_LITERT_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-
-
-@contextlib.contextmanager
-def _litert_banner_filtered() -> Iterator[None]:
-    """Build the process's first LiteRT interpreter with fd 2 captured, and pass on anything
-    but LiteRT's one-time XNNPACK banner (printed from C++ whatever ``TF_CPP_MIN_LOG_LEVEL``
-    says): a command's output is its table and its summary."""
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-            captured.seek(0)
-            lines = [line for line in captured.read().splitlines() if line != _LITERT_BANNER]
-            if lines:
-                sys.stderr.write(b"\n".join(lines).decode(errors="replace") + "\n")
-
-
-def prime_litert_quietly(model: str = "fomo96") -> None:
-    """Build one interpreter with LiteRT's one-time XNNPACK banner filtered out, so that the
-    commands that run models (``serve``, ``device``) start without a stray line on stderr."""
-    from sciot.device import resolve_model_source
-    from sciot.errors import SciotError
-    from sciot.runtime import SegmentExecutor
-
-    try:
-        path = resolve_model_source(model)
-    except SciotError:  # no shipped model: the banner is cosmetic, the command still works
-        return
-    with _litert_banner_filtered():
-        SegmentExecutor(path)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceEmulation:
     """The device class the demo's devices emulate, and what it means for this model."""
@@ -256,8 +214,7 @@ def emulate_device(profile_name: str, model: str) -> DeviceEmulation:
 
     profile = device_profile(profile_name)
     graph = load_model(resolve_model_source(model))
-    with _litert_banner_filtered():
-        executor = SegmentExecutor(graph.model_bytes)
+    executor = SegmentExecutor(graph.model_bytes)
     inputs = {t.name: np.zeros(t.shape, dtype=t.dtype) for t in graph.inputs}
     seconds = []
     for _ in range(_TIMING_RUNS):

@@ -45,7 +45,6 @@ def device_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
 ) -> None:
     """Run a device client against an edge server (split inference, local fallback)."""
-    from sciot.cli.demo import prime_litert_quietly
     from sciot.device import DeviceConfig, run_device
 
     settings = DeviceConfig.from_yaml(config) if config is not None else DeviceConfig()
@@ -55,7 +54,6 @@ def device_command(
         )
     if count is None and duration is None:
         typer.echo("running until interrupted (Ctrl-C); use --count or --duration to bound it")
-    prime_litert_quietly(settings.model)
     undo_logging = _log_status_lines(quiet=quiet)
     progress = _Progress(enabled=not quiet)
     interrupted: list[int] = []

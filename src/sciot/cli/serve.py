@@ -32,7 +32,6 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve split inference over HTTP and WebSocket (Ctrl-C to stop)."""
-    from sciot.cli.demo import prime_litert_quietly
     from sciot.edge import load_edge_config, run_edge
 
     settings = load_edge_config(config)
@@ -47,5 +46,4 @@ def serve_command(
     def ready(url: str) -> None:
         typer.echo(f"sciot edge: serving {models} on {url} (frames: POST /v1/frame, WS /v1/ws)")
 
-    prime_litert_quietly()
     run_edge(settings, on_ready=ready)

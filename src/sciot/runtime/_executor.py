@@ -42,6 +42,25 @@ _banner_seen = False
 
 
 def _new_interpreter(model_bytes: bytes, num_threads: int) -> Interpreter:
+    """An allocated interpreter; see :func:`_build_quietly` for the stderr handling."""
+    global _banner_seen
+    if _banner_seen:
+        return _allocated(model_bytes, num_threads)
+    with _banner_lock:
+        if _banner_seen:
+            return _allocated(model_bytes, num_threads)
+        interpreter = _build_quietly(model_bytes, num_threads)
+        _banner_seen = True
+        return interpreter
+
+
+def _allocated(model_bytes: bytes, num_threads: int) -> Interpreter:
+    interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _build_quietly(model_bytes: bytes, num_threads: int) -> Interpreter:
     """Build an interpreter, keeping LiteRT's once-per-process XNNPACK banner off stderr.
 
     The native library prints that INFO line straight to file descriptor 2 the first time a
@@ -49,27 +68,19 @@ def _new_interpreter(model_bytes: bytes, num_threads: int) -> Interpreter:
     first construction in a process is wrapped: file descriptor 2 goes to a temporary file and
     everything else written there meanwhile is copied back, so no real message is lost.
     """
-    global _banner_seen
-    if _banner_seen:
-        return Interpreter(model_content=model_bytes, num_threads=num_threads)
-    with _banner_lock:
-        if _banner_seen:
-            return Interpreter(model_content=model_bytes, num_threads=num_threads)
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as captured:
-            os.dup2(captured.fileno(), 2)
-            try:
-                interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                captured.seek(0)
-                kept = [line for line in captured.read().splitlines(True) if _BANNER not in line]
-                if kept:
-                    os.write(2, b"".join(kept))
-        _banner_seen = True
-        return interpreter
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            return _allocated(model_bytes, num_threads)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(True) if _BANNER not in line]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 class SegmentExecutor:
@@ -91,7 +102,6 @@ class SegmentExecutor:
         self.model_bytes = read_model_bytes(model)
         try:
             self._interpreter = _new_interpreter(self.model_bytes, num_threads)
-            self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"LiteRT cannot load this model: {_first_line(exc)}") from exc
         in_details = self._interpreter.get_input_details()
