@@ -19,6 +19,7 @@ from sciot.model import ModelGraph, load_model, split_model
 from sciot.model.zoo import demo_model_path, load_demo_input
 from sciot.runtime import SegmentExecutor
 from sciot.wire import (
+    DeviceOnlyReport,
     ErrorCode,
     ErrorFrame,
     InferRequest,
@@ -78,9 +79,11 @@ class WirePeer:
     alive: bool = True
     garbage: bool = False
     models: set[str] = field(default_factory=set)
+    max_frame_bytes: int = 4 << 20
     registered: set[str] = field(default_factory=set)
     requests: list[Message] = field(default_factory=list)
     records: list[OfflineRecord] = field(default_factory=list)
+    device_only_records: list[OfflineRecord] = field(default_factory=list)
     payload_sizes: list[int] = field(default_factory=list)
     _tails: dict[int, SegmentExecutor] = field(default_factory=dict)
 
@@ -115,14 +118,22 @@ class WirePeer:
                 model_id=message.model_id,
                 num_ops=self.graph.num_ops,
                 cut=self.start_cut,
-                max_frame_bytes=4 << 20,
+                max_frame_bytes=self.max_frame_bytes,
             )
-        assert isinstance(message, InferRequest | OfflineReport)
+        assert isinstance(message, InferRequest | OfflineReport | DeviceOnlyReport)
         if message.device_id not in self.registered:
             return ErrorFrame(
                 code=ErrorCode.UNKNOWN_DEVICE,
                 reason="register first",
                 device_id=message.device_id,
+            )
+        if isinstance(message, DeviceOnlyReport):
+            self.device_only_records.extend(message.records)
+            return OfflineAck(
+                device_id=message.device_id,
+                model_id=message.model_id,
+                accepted=len(message.records),
+                next_cut=self.next_cut(self.graph.num_ops),
             )
         if isinstance(message, OfflineReport):
             self.records.extend(message.records)
@@ -155,6 +166,9 @@ class WirePeer:
 
     def infer_requests(self) -> list[InferRequest]:
         return [m for m in self.requests if isinstance(m, InferRequest)]
+
+    def device_only_reports(self) -> list[DeviceOnlyReport]:
+        return [m for m in self.requests if isinstance(m, DeviceOnlyReport)]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ EXPECTED = {
     "CutArtefacts",
     "DelayConfig",
     "DeviceClient",
+    "DeviceOnlyBatch",
     "DeviceConfig",
     "DeviceStats",
     "HeadRun",

@@ -81,7 +81,8 @@ def test_every_cut_gives_the_full_models_result_bit_for_bit(
         assert _same(dict(outcome.outputs), expected), f"cut {outcome.cut} differs"
         split = outcome.cut < num_ops
         assert outcome.mode is (InferenceMode.SPLIT if split else InferenceMode.DEVICE_ONLY)
-        assert outcome.payload_bytes > 0
+        # Device-only sends nothing on the inference's path (its report waits for the batch).
+        assert (outcome.payload_bytes > 0) is split
     assert seen == list(range(num_ops + 1))
     assert client.stats().split == num_ops
     assert client.stats().device_only == 1
@@ -295,13 +296,21 @@ def test_forced_local_inference_profiles_the_whole_model(
     peer: Any, artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
 ) -> None:
     peer.start_cut = 2
-    client = _client(peer, artefacts, clock, local_inference={"enabled": True, "probability": 1})
+    client = _client(
+        peer,
+        artefacts,
+        clock,
+        local_inference={"enabled": True, "probability": 1},
+        report_every=1,
+    )
     client.start()
     outcome = client.infer(fomo_input)
     assert outcome.mode is InferenceMode.DEVICE_ONLY
     assert outcome.cut == artefacts.num_ops
-    (request,) = peer.infer_requests()
-    assert len(request.device_op_seconds) == artefacts.num_ops
+    assert peer.infer_requests() == []
+    (report,) = peer.device_only_reports()
+    (record,) = report.records
+    assert len(record.device_op_seconds) == artefacts.num_ops
 
 
 def test_computation_delay_is_slept_and_reported(

@@ -98,16 +98,21 @@ def test_edge_killed_mid_run_nothing_lost_and_back_to_split(
         backoff={"initial_s": 0.05, "max_s": 0.2, "jitter": 0.0},
         timeout_s=5.0,
         transport=transport,
+        report_every=4,  # at device-only, only a report notices the edge is gone
     )
     try:
         assert client.start()
         modes = [client.infer(fomo_input).mode for _ in range(20)]
         assert InferenceMode.LOCAL not in modes
+        unreported = client.unreported
 
         server.stop()
         offline = [client.infer(fomo_input) for _ in range(30)]
-        assert all(o.mode is InferenceMode.LOCAL for o in offline)
-        assert client.queued == 30
+        # Device-only inferences touch no network until their report is due; once it fails,
+        # everything runs locally and the unreported records join the offline queue.
+        assert all(o.mode is InferenceMode.LOCAL for o in offline[4:])
+        assert client.queued + client.unreported == unreported + 30
+        local = sum(o.mode is InferenceMode.LOCAL for o in offline)
 
         server, _app = start_edge(config, port=port)
         deadline_s = time.monotonic() + 10.0
@@ -123,7 +128,8 @@ def test_edge_killed_mid_run_nothing_lost_and_back_to_split(
         assert stats.inferences == 20 + 30 + extra
         assert stats.lost == 0
         assert stats.queued == 0
-        assert stats.uploaded == stats.local_fallbacks == 30 + extra - 1
+        assert stats.local_fallbacks == local + extra - 1
+        assert stats.uploaded == unreported + 30 + extra - 1
         assert stats.registrations == 2
         # The restarted edge received every offline inference.
         edge_view = httpx.get(f"{server.http_url}/api/stats", timeout=5.0).json()

@@ -12,6 +12,7 @@ EXPECTED = {
         "HEADER_BYTES",
         "NO_MODEL",
         "VERSION",
+        "DeviceOnlyReport",
         "DeviceProfile",
         "ErrorCode",
         "ErrorFrame",

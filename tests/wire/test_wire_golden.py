@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from sciot.wire import (
+    DeviceOnlyReport,
     DeviceProfile,
     ErrorCode,
     ErrorFrame,
@@ -118,6 +119,22 @@ CASES: dict[str, tuple[Message, TensorEncoding]] = {
     ),
     "offline_ack": (
         OfflineAck(device_id="cam-1", model_id=MODEL, seq=3, accepted=1, next_cut=3),
+        TensorEncoding.RAW,
+    ),
+    "device_only_report": (
+        DeviceOnlyReport(
+            device_id="cam-1",
+            model_id=MODEL,
+            seq=12,
+            records=(
+                OfflineRecord(
+                    seq=10, cut=59, started_at_s=2.0, device_seconds=0.5, device_op_seconds=(0.5,)
+                ),
+                OfflineRecord(seq=11, cut=59, started_at_s=2.5, device_seconds=0.25),
+            ),
+            last_transfer=TransferSample(uplink_bytes=90, downlink_bytes=50, seconds=0.125),
+            sent_at_s=3.0,
+        ),
         TensorEncoding.RAW,
     ),
     "error": (

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from sciot.errors import LocalProtocolError, RemoteProtocolError
 from sciot.wire import (
+    DeviceOnlyReport,
     DeviceProfile,
     ErrorCode,
     ErrorFrame,
@@ -74,7 +75,7 @@ transfers = st.none() | st.builds(
 def messages(draw: st.DrawFn) -> Message:
     common = {"device_id": draw(device_ids), "model_id": draw(model_ids), "seq": draw(seqs)}
     common["sent_at_s"] = draw(timestamps)
-    kind = draw(st.integers(0, 6))
+    kind = draw(st.integers(0, 7))
     if kind == 0:
         profile = DeviceProfile(
             kind=draw(st.text(max_size=8)), speed_factor=draw(seconds), op_seconds=draw(op_seconds)
@@ -102,7 +103,7 @@ def messages(draw: st.DrawFn) -> Message:
             tensors=draw(tensor_tuples),
             edge_seconds=draw(seconds),
         )
-    if kind == 4:
+    if kind in (4, 7):
         record = st.builds(
             OfflineRecord,
             seq=seqs,
@@ -112,7 +113,10 @@ def messages(draw: st.DrawFn) -> Message:
             device_op_seconds=op_seconds,
             tensors=tensor_tuples,
         )
-        return OfflineReport(**common, records=tuple(draw(st.lists(record, max_size=3))))
+        records = tuple(draw(st.lists(record, max_size=3)))
+        if kind == 7:
+            return DeviceOnlyReport(**common, records=records, last_transfer=draw(transfers))
+        return OfflineReport(**common, records=records)
     if kind == 5:
         return OfflineAck(**common, accepted=draw(st.integers(0, 2**32 - 1)), next_cut=draw(cuts))
     return ErrorFrame(**common, code=draw(st.sampled_from(ErrorCode)), reason=draw(st.text()))

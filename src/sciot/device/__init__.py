@@ -16,6 +16,7 @@ from sciot.device._outcome import (
     LatencySummary,
 )
 from sciot.device._queue import OfflineQueue
+from sciot.device._reports import DeviceOnlyBatch
 from sciot.device._run import edge_url_for, open_transport, run_device, sample_input
 from sciot.device._session import (
     TRANSITIONS,
@@ -37,6 +38,7 @@ __all__ = [
     "DelayConfig",
     "DeviceClient",
     "DeviceConfig",
+    "DeviceOnlyBatch",
     "DeviceStats",
     "HeadRun",
     "InferenceMode",

@@ -3,9 +3,12 @@
 :class:`DeviceClient` owns the prepared cut artefacts, a transport and a clock. For each
 inference it asks the :class:`~sciot.device.Session` what to do, then either makes one round
 trip (head output, per-op timings and the last transfer measurement out; the result and the
-next cut back) or runs the whole model locally. Every failure -- timeout, unreachable edge,
-malformed reply, refusal -- ends in a local inference whose record waits in the bounded offline
-queue until the edge is back, so no inference is lost and nothing raises mid-run except a bug.
+next cut back) or runs the whole model locally. At the device-only cut no round trip is made:
+the inference's record joins a :class:`~sciot.device.DeviceOnlyBatch`, reported in one
+``DeviceOnlyReport`` every ``report_every`` inferences or ``report_interval_s``, whose ack
+carries the next cut. Every failure -- timeout, unreachable edge, malformed reply, refusal --
+ends in a local inference whose record waits in the bounded offline queue until the edge is
+back, so no inference is lost and nothing raises mid-run except a bug.
 Status changes are one-line ``logging`` messages on the ``sciot.device`` logger.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,11 +26,13 @@ from sciot.device._artefacts import CutArtefacts, HeadRun
 from sciot.device._config import DeviceConfig
 from sciot.device._outcome import DeviceStats, InferenceMode, InferenceOutcome, StatsRecorder
 from sciot.device._queue import OfflineQueue
+from sciot.device._reports import DeviceOnlyBatch
 from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
 from sciot.errors import ConfigError, ExecutionError, SciotError, TransportError, WireError
 from sciot.transport import ClientTransport
 from sciot.wire import (
     DEFAULT_MAX_FRAME_BYTES,
+    DeviceOnlyReport,
     DeviceProfile,
     ErrorCode,
     ErrorFrame,
@@ -123,6 +128,9 @@ class DeviceClient:
         self._profiled_cuts: set[int] = set()
         self._op_profile: tuple[float, ...] | None = None
         self._queue: OfflineQueue[OfflineRecord] = OfflineQueue(config.offline_queue_size)
+        self._batch = DeviceOnlyBatch(
+            report_every=config.report_every, report_interval_s=config.report_interval_s
+        )
         self._stats = StatsRecorder()
         self._seq = 0
         self._last_transfer: TransferSample | None = None
@@ -150,6 +158,11 @@ class DeviceClient:
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def unreported(self) -> int:
+        """Device-only inferences waiting for their periodic report."""
+        return len(self._batch)
+
     def start(self) -> bool:
         """Register with the edge; returns whether it is reachable.
 
@@ -171,10 +184,18 @@ class DeviceClient:
             action = Action.CALL
         if action is Action.CALL and len(self._queue) > 0:
             action = self._upload_batch()
+        num_ops = self.artefacts.num_ops
+        # Left device-only (a re-registration moved the cut): report what is left first.
+        leftover = action is Action.CALL and len(self._batch) > 0 and self._cut != num_ops
+        if leftover and isinstance(self._report_device_only(), str):
+            action = Action.LOCAL
         if action is not Action.CALL:
             wait_s = self._session.seconds_until_retry(self._clock())
             reason = f"edge unavailable (next retry in {wait_s:.2f} s)"
             return self._finish(self._run_local(seq, array, started_s, reason))
+        forced_local = self._forced_local()
+        if forced_local or self._cut == num_ops:
+            return self._finish(self._run_device_only(seq, array, started_s, forced_local))
         try:
             outcome = self._run_split(seq, array, started_s)
         except _CallFailed as exc:
@@ -185,19 +206,25 @@ class DeviceClient:
         return self._finish(outcome)
 
     def flush(self, *, force: bool = False) -> int:
-        """Upload every queued offline record now, if the edge is reachable; returns how many
-        the edge accepted. Stops at the first failure (the rest stay queued). ``force`` makes
-        one attempt even during a backoff wait."""
-        uploaded_before = self._stats.uploaded
-        if force and len(self._queue) > 0:
+        """Upload every queued offline record and report every device-only one now, if the
+        edge is reachable; returns how many records the edge accepted. Stops at the first
+        failure (the rest stay queued). ``force`` makes one attempt even during a backoff
+        wait."""
+        before = self._stats.uploaded + self._stats.reported
+        if force and (len(self._queue) > 0 or len(self._batch) > 0):
             self._session.retry_now(self._clock())
-        while len(self._queue) > 0:
+        while len(self._queue) > 0 or len(self._batch) > 0:
             action = self._session.next_action(self._clock())
             if action is Action.REGISTER and not self._register(self._clock(), raise_refusal=False):
                 break
-            if action is Action.LOCAL or self._upload_batch() is not Action.CALL:
+            if action is Action.LOCAL:
                 break
-        return self._stats.uploaded - uploaded_before
+            if len(self._queue) > 0:
+                if self._upload_batch() is not Action.CALL:
+                    break
+            elif isinstance(self._report_device_only(), str):
+                break
+        return self._stats.uploaded + self._stats.reported - before
 
     def stats(self) -> DeviceStats:
         return self._stats.snapshot(
@@ -313,10 +340,8 @@ class DeviceClient:
     # ------------------------------------------------------------------------ inference paths
 
     def _run_split(self, seq: int, array: np.ndarray, started_s: float) -> InferenceOutcome:
-        forced_local = self._forced_local()
-        cut = self.artefacts.num_ops if forced_local else self._cut
-        profile = forced_local or self._should_profile(cut)
-        head = self._run_head(cut, array, profile=profile)
+        cut = self._cut
+        head = self._run_head(cut, array, profile=self._should_profile(cut))
         try:
             request = InferRequest(
                 device_id=self.config.device_id,
@@ -335,8 +360,7 @@ class DeviceClient:
         reply = trip.reply
         if not isinstance(reply, InferResponse) or reply.seq != seq or reply.cut != cut:
             raise _CallFailed(f"unexpected reply to inference {seq}: {_describe(reply)}")
-        device_only = cut == self.artefacts.num_ops
-        outputs = head.tensors if device_only else {t.name: t.array for t in reply.tensors}
+        outputs = {t.name: t.array for t in reply.tensors}
         if set(outputs) != set(self.artefacts.output_names):
             expected = list(self.artefacts.output_names)
             raise _CallFailed(f"edge returned tensors {sorted(outputs)}, expected {expected}")
@@ -348,7 +372,7 @@ class DeviceClient:
         return InferenceOutcome(
             outputs=outputs,
             cut=cut,
-            mode=InferenceMode.DEVICE_ONLY if device_only else InferenceMode.SPLIT,
+            mode=InferenceMode.SPLIT,
             device_s=head.device_s,
             network_s=network_s,
             edge_s=reply.edge_seconds,
@@ -356,6 +380,122 @@ class DeviceClient:
             payload_bytes=trip.payload_bytes,
             seq=seq,
         )
+
+    def _run_device_only(
+        self, seq: int, array: np.ndarray, started_s: float, forced_local: bool
+    ) -> InferenceOutcome:
+        """The whole model on the device by decision: no round trip on this inference's path.
+
+        Its record joins the batch; only the inference that makes the batch due pays for the
+        report's round trip, whose ack may move the device back to a split cut.
+        """
+        num_ops = self.artefacts.num_ops
+        started_at_s = self._wall_clock()
+        head = self._run_head(num_ops, array, profile=forced_local or self._should_profile(num_ops))
+        tensors: tuple[Tensor, ...] = ()
+        if self.config.report_results:
+            try:
+                tensors = self._tensors(num_ops, head.tensors)
+            except WireError as exc:  # keep the timings even if the result cannot travel
+                self._log.warning("%s: device-only result not kept: %s", self.config.device_id, exc)
+        record = OfflineRecord(
+            seq=seq,
+            cut=num_ops,
+            started_at_s=started_at_s,
+            device_seconds=head.device_s,
+            device_op_seconds=head.op_seconds or (),
+            tensors=tensors,
+        )
+        self._batch.add(record, self._clock())
+        report = self._report_device_only() if self._batch.due(self._clock()) else None
+        # A failed report queued this inference's record for upload: a local fallback.
+        failed = isinstance(report, str)
+        trip = report if isinstance(report, _RoundTrip) else None
+        return InferenceOutcome(
+            outputs=head.tensors,
+            cut=num_ops,
+            mode=InferenceMode.LOCAL if failed else InferenceMode.DEVICE_ONLY,
+            device_s=head.device_s,
+            network_s=0.0 if trip is None else trip.elapsed_s,
+            edge_s=0.0,
+            total_s=self._clock() - started_s,
+            payload_bytes=0 if trip is None else trip.payload_bytes,
+            seq=seq,
+            reason=report if isinstance(report, str) else "",
+        )
+
+    def _report_device_only(self) -> _RoundTrip | str | None:
+        """Report the whole batch, in as few ``DeviceOnlyReport`` frames as the edge's frame
+        bound allows (one, unless results travel); returns the last round trip (``None`` if
+        there was nothing to report), or why it failed. On failure the unsent records move to
+        the offline queue: they reach the edge once it is back, as inferences made while it
+        was unreachable."""
+        records = self._batch.take()
+        trip: _RoundTrip | None = None
+        while records:
+            payload, count = self._device_only_payload(records)
+            try:
+                trip = self._send(payload, "device-only report")
+                reply = trip.reply
+                if not isinstance(reply, OfflineAck):
+                    raise _CallFailed(
+                        f"unexpected reply to a device-only report: {_describe(reply)}"
+                    )
+            except _CallFailed as exc:
+                for record in records:
+                    self._queue.push(record)
+                self._call_failed(exc)
+                return str(exc)
+            self._device_only_acked(trip, reply, count)
+            records = records[count:]
+        return trip
+
+    def _device_only_payload(self, records: tuple[OfflineRecord, ...]) -> tuple[bytes, int]:
+        """The frame of the longest prefix of ``records`` that fits the edge's bound, and its
+        length; a lone record too large to fit travels without its result tensors."""
+        count = len(records)
+        encoding = TensorEncoding.RAW_ZLIB if self.config.report_results else TensorEncoding.RAW
+        while True:
+            chunk = records[:count]
+            if count == 1 and chunk[0].tensors:
+                payload = self._encode_report(chunk, encoding)
+                if len(payload) <= self._max_frame_bytes:
+                    return payload, 1
+                chunk = (replace(chunk[0], tensors=()),)
+            payload = self._encode_report(chunk, encoding)
+            if len(payload) <= self._max_frame_bytes or count == 1:
+                return payload, count
+            count //= 2
+
+    def _encode_report(self, records: tuple[OfflineRecord, ...], encoding: TensorEncoding) -> bytes:
+        report = DeviceOnlyReport(
+            device_id=self.config.device_id,
+            model_id=self.artefacts.model_id,
+            records=records,
+            last_transfer=self._last_transfer,
+            seq=self._seq,
+            sent_at_s=self._wall_clock(),
+        )
+        return encode(report, encoding=encoding)
+
+    def _device_only_acked(self, trip: _RoundTrip, reply: OfflineAck, count: int) -> None:
+        self._session.handle(SessionEvent.CALL_OK, self._clock())
+        accepted = min(reply.accepted, count)
+        self._stats.reported += accepted
+        if accepted < count:
+            self._rejected += count - accepted
+            self._log.warning(
+                "%s: edge stored only %d of %d device-only records",
+                self.config.device_id,
+                accepted,
+                count,
+            )
+        # The ack carries no edge time: the whole round trip is the link's (the edge only
+        # counts the records), a small-frame sample the link estimator needs anyway.
+        self._last_transfer = TransferSample(
+            uplink_bytes=trip.payload_bytes, downlink_bytes=trip.reply_bytes, seconds=trip.elapsed_s
+        )
+        self._adopt_cut(reply.next_cut)
 
     def _run_local(
         self, seq: int, array: np.ndarray, started_s: float, reason: str

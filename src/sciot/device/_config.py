@@ -3,9 +3,9 @@
 Everything a device needs to know before it starts lives here: who it is, where the edge is and
 how to reach it, which model it runs, how patient it is (timeouts, backoff), how the crossing
 tensor travels (int8, compression), an emulated slower device (``speed_factor``), SCIoT-style
-computation delay simulation, forced local inference and the offline queue bound. A wrong key
-or value is a :class:`ConfigError` naming the key, so a typo in ``client.yaml`` never silently
-falls back to a default.
+computation delay simulation, forced local inference, the offline queue bound and how often
+device-only inferences are reported. A wrong key or value is a :class:`ConfigError` naming
+the key, so a typo in ``client.yaml`` never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ class DeviceConfig(BaseModel):
     profile_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
     offline_queue_size: int = Field(default=100_000, ge=1, le=10_000_000)
     upload_batch: int = Field(default=256, ge=1, le=65_535)
+    report_every: int = Field(default=64, ge=1, le=65_535)
+    report_interval_s: float = Field(default=0.5, gt=0.0, le=3600.0)
+    report_results: bool = False
     seed: int = Field(default=0, ge=0)
 
     @field_validator("device_id", "profile")

@@ -21,7 +21,7 @@ class InferenceMode(enum.StrEnum):
 
     ``split``: head on the device, tail on the edge (edge-only is split at cut 0).
     ``device-only``: the edge chose cut N (or forced local inference); the device ran the
-    whole model and the round trip carried only its report.
+    whole model with no round trip, and reports such inferences to the edge in batches.
     ``local``: the edge could not be used (failure or backoff); the device ran the whole model
     and queued the record for upload.
     """
@@ -80,6 +80,8 @@ class DeviceStats:
     queued: int
     failures: int
     registrations: int
+    reported: int = 0
+    """Device-only inferences the edge acknowledged in periodic reports."""
     cuts: Mapping[int, int] = field(default_factory=dict)
     latency: LatencySummary = field(default_factory=LatencySummary)
     split_latency: LatencySummary = field(default_factory=LatencySummary)
@@ -98,6 +100,7 @@ class DeviceStats:
             "queued": self.queued,
             "failures": self.failures,
             "registrations": self.registrations,
+            "reported": self.reported,
             "cuts": {str(cut): count for cut, count in sorted(self.cuts.items())},
             "latency_ms": _latency_dict(self.latency),
             "split_latency_ms": _latency_dict(self.split_latency),
@@ -140,6 +143,7 @@ class StatsRecorder:
         "inferences",
         "local_fallbacks",
         "registrations",
+        "reported",
         "split",
         "uploaded",
     )
@@ -150,6 +154,7 @@ class StatsRecorder:
         self.device_only = 0
         self.local_fallbacks = 0
         self.uploaded = 0
+        self.reported = 0
         self.failures = 0
         self.registrations = 0
         self.cuts: Counter[int] = Counter()
@@ -181,6 +186,7 @@ class StatsRecorder:
             queued=queued,
             failures=self.failures,
             registrations=self.registrations,
+            reported=self.reported,
             cuts=MappingProxyType(dict(self.cuts)),
             latency=summarise_latency(np.fromiter(self._latency_s, dtype=np.float64)),
             split_latency=summarise_latency(np.fromiter(self._split_latency_s, dtype=np.float64)),

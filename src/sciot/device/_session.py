@@ -7,7 +7,8 @@ happened with :meth:`Session.handle`. All states and transitions sit in one tabl
 
 - ``offline``: not registered (at start, or after the edge forgot us); the next action is to
   register.
-- ``registered``: steady state; every inference is one round trip to the edge.
+- ``registered``: steady state; every split inference is one round trip to the edge, and
+  device-only inferences are reported to it in periodic batches.
 - ``backoff``: a call failed; until ``retry_at_s`` the device runs everything locally without
   touching the network, so a dead edge is not hammered. Each consecutive failure lengthens the
   wait exponentially (with seeded jitter, so a fleet does not reconnect in lockstep).

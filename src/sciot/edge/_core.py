@@ -37,6 +37,7 @@ from sciot.errors import (
 )
 from sciot.planner import Planner, SplitSpace
 from sciot.wire import (
+    DeviceOnlyReport,
     ErrorCode,
     ErrorFrame,
     FrameTooLargeError,
@@ -222,7 +223,7 @@ class EdgeCore:
         if self.inline_tail_max_s <= 0.0 or len(data) > INLINE_MAX_FRAME_BYTES or len(data) < 26:
             return False
         msg_type = data[3]
-        if msg_type == MessageType.REGISTER:
+        if msg_type in (MessageType.REGISTER, MessageType.DEVICE_ONLY_REPORT):
             return True
         if msg_type != MessageType.INFER_REQUEST:
             return False
@@ -248,6 +249,8 @@ class EdgeCore:
                 return self._infer(msg, len(data), now_s)
             if isinstance(msg, Register):
                 return self._register(msg, now_s)
+            if isinstance(msg, DeviceOnlyReport):
+                return self._device_only(msg, len(data), now_s)
             if isinstance(msg, OfflineReport):
                 return self._offline(msg, now_s)
         except ExecutionError as exc:
@@ -258,7 +261,8 @@ class EdgeCore:
             return self._refuse(ErrorCode.INTERNAL, f"edge error: {exc}", msg)
         return self._refuse(
             ErrorCode.MALFORMED,
-            f"the edge accepts Register, InferRequest and OfflineReport, not {type(msg).__name__}",
+            "the edge accepts Register, InferRequest, DeviceOnlyReport and OfflineReport, "
+            f"not {type(msg).__name__}",
             msg,
         )
 
@@ -334,7 +338,7 @@ class EdgeCore:
         return min(max(cut, 0), model.num_ops)
 
     def _lookup(
-        self, msg: InferRequest | OfflineReport
+        self, msg: InferRequest | OfflineReport | DeviceOnlyReport
     ) -> tuple[DeviceRecord, ServedModel] | Reply:
         record = self.devices.get(msg.device_id)
         if record is None:
@@ -475,6 +479,87 @@ class EdgeCore:
     def _sample(self, spec: DelaySpec) -> float:
         with self._rng_lock:
             return max(0.0, float(spec.sample(self._rng)))
+
+    # ------------------------------------------------------------------------ device-only
+
+    def _device_only(self, msg: DeviceOnlyReport, uplink_bytes: int, now_s: float) -> Reply:
+        """Inferences the device ran alone by decision: recorded one row each like any other
+        inference, their timings and the report's transfer sample fed to the planner, and the
+        ack carries the next cut so exploration can move the device back to splitting."""
+        found = self._lookup(msg)
+        if isinstance(found, Reply):
+            return found
+        record, model = found
+        bad = [r.cut for r in msg.records if r.cut != model.num_ops]
+        if bad:
+            return self._refuse(
+                ErrorCode.BAD_CUT,
+                f"a device-only report holds cut {bad[0]}, but device-only is cut "
+                f"{model.num_ops} for this model; report other cuts with InferRequest",
+                msg,
+            )
+        next_cut = self._account_device_only(record, msg, uplink_bytes, now_s)
+        ack = OfflineAck(
+            device_id=msg.device_id,
+            model_id=model.model_id,
+            seq=msg.seq,
+            accepted=len(msg.records),
+            next_cut=next_cut,
+            sent_at_s=now_s,
+        )
+        frame = encode(ack)
+        with self._lock:
+            record.downlink_bytes += len(frame)
+        delay_s = 0.0 if self._network_delay is None else self._sample(self._network_delay)
+        return Reply(status=200, frame=frame, delay_s=delay_s)
+
+    def _account_device_only(
+        self, record: DeviceRecord, msg: DeviceOnlyReport, uplink_bytes: int, now_s: float
+    ) -> int:
+        num_ops = record.model.num_ops
+        with self._lock:
+            for r in msg.records:
+                record.inferences += 1
+                record.device_only += 1
+                record.device_s_sum += r.device_seconds
+                record.end_to_end_s_sum += r.device_seconds
+            if msg.records:
+                record.cuts[num_ops] = record.cuts.get(num_ops, 0) + len(msg.records)
+                record.last_cut = num_ops
+            record.last_seen_s = now_s
+            record.uplink_bytes += uplink_bytes
+            pending = self._pending(record)
+            for r in msg.records:  # oldest first, so the newest timing of an op wins
+                if r.device_op_seconds:
+                    pending.device_ops.update(enumerate(r.device_op_seconds[:num_ops]))
+            if msg.last_transfer is not None:
+                if len(pending.transfers) >= MAX_PENDING_TRANSFERS:
+                    del pending.transfers[0]
+                pending.transfers.append(msg.last_transfer)
+            pending.now_s = now_s
+            next_cut = record.next_cut
+        self.wakeup.set()
+        if self.telemetry is not None:
+            for r in msg.records:
+                self.telemetry.append(
+                    (
+                        r.started_at_s,
+                        msg.device_id,
+                        record.model.model_id,
+                        r.seq,
+                        r.cut,
+                        next_cut,
+                        r.device_seconds,
+                        0,
+                        0,
+                        None,
+                        0.0,
+                        r.device_seconds,
+                        self.policy,
+                        "device_only",
+                    )
+                )
+        return next_cut
 
     # ------------------------------------------------------------------------ offline
 

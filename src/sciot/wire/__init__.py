@@ -18,6 +18,7 @@ from sciot.wire._codec import (
 )
 from sciot.wire._messages import (
     NO_MODEL,
+    DeviceOnlyReport,
     DeviceProfile,
     ErrorCode,
     ErrorFrame,
@@ -38,6 +39,7 @@ __all__ = [
     "HEADER_BYTES",
     "NO_MODEL",
     "VERSION",
+    "DeviceOnlyReport",
     "DeviceProfile",
     "ErrorCode",
     "ErrorFrame",

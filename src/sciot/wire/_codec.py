@@ -21,6 +21,7 @@ import numpy as np
 
 from sciot.errors import LocalProtocolError, RemoteProtocolError
 from sciot.wire._messages import (
+    DeviceOnlyReport,
     DeviceProfile,
     ErrorCode,
     ErrorFrame,
@@ -82,6 +83,7 @@ class MessageType:
     OFFLINE_REPORT = 5
     OFFLINE_ACK = 6
     ERROR = 7
+    DEVICE_ONLY_REPORT = 8
 
 
 _TYPE_OF: dict[type, int] = {
@@ -92,6 +94,7 @@ _TYPE_OF: dict[type, int] = {
     OfflineReport: MessageType.OFFLINE_REPORT,
     OfflineAck: MessageType.OFFLINE_ACK,
     ErrorFrame: MessageType.ERROR,
+    DeviceOnlyReport: MessageType.DEVICE_ONLY_REPORT,
 }
 
 
@@ -144,16 +147,30 @@ def _put_tensors(out: bytearray, tensors: tuple[Tensor, ...], encoding: TensorEn
         out += payload
 
 
+def _put_transfer(out: bytearray, transfer: TransferSample | None) -> None:
+    if transfer is None:
+        out += _U8.pack(0)
+    else:
+        t = transfer
+        out += _U8.pack(1) + _TRANSFER.pack(t.uplink_bytes, t.downlink_bytes, t.seconds)
+
+
+def _put_records(
+    out: bytearray, records: tuple[OfflineRecord, ...], encoding: TensorEncoding
+) -> None:
+    out += _U16.pack(len(records))
+    for r in records:
+        out += _RECORD_HEAD.pack(r.seq, r.cut, r.started_at_s, r.device_seconds)
+        _put_seconds(out, r.device_op_seconds)
+        _put_tensors(out, r.tensors, encoding)
+
+
 def _body(msg: Message, encoding: TensorEncoding) -> bytearray:
     out = bytearray()
     if isinstance(msg, InferRequest):
         out += _F64.pack(msg.device_seconds)
         _put_seconds(out, msg.device_op_seconds)
-        if msg.last_transfer is None:
-            out += _U8.pack(0)
-        else:
-            t = msg.last_transfer
-            out += _U8.pack(1) + _TRANSFER.pack(t.uplink_bytes, t.downlink_bytes, t.seconds)
+        _put_transfer(out, msg.last_transfer)
         _put_tensors(out, msg.tensors, encoding)
     elif isinstance(msg, InferResponse):
         out += _U16.pack(msg.next_cut) + _F64.pack(msg.edge_seconds)
@@ -165,11 +182,10 @@ def _body(msg: Message, encoding: TensorEncoding) -> bytearray:
     elif isinstance(msg, RegisterAck):
         out += _U16.pack(msg.num_ops) + _U32.pack(msg.max_frame_bytes)
     elif isinstance(msg, OfflineReport):
-        out += _U16.pack(len(msg.records))
-        for r in msg.records:
-            out += _RECORD_HEAD.pack(r.seq, r.cut, r.started_at_s, r.device_seconds)
-            _put_seconds(out, r.device_op_seconds)
-            _put_tensors(out, r.tensors, encoding)
+        _put_records(out, msg.records, encoding)
+    elif isinstance(msg, DeviceOnlyReport):
+        _put_transfer(out, msg.last_transfer)
+        _put_records(out, msg.records, encoding)
     elif isinstance(msg, OfflineAck):
         out += _U32.pack(msg.accepted) + _U16.pack(msg.next_cut)
     else:
@@ -363,16 +379,37 @@ def _decode_register_ack(r: _Reader, h: _Header) -> Message:
     )
 
 
-def _decode_infer_request(r: _Reader, h: _Header) -> Message:
-    device_seconds = r.f64("device_seconds")
-    op_seconds = r.seconds("device op seconds")
-    transfer: TransferSample | None = None
+def _read_transfer(r: _Reader) -> TransferSample | None:
     has_transfer = r.u8("transfer flag")
     if has_transfer == 1:
         up, down, secs = r.unpack(_TRANSFER, "transfer sample")
-        transfer = TransferSample(uplink_bytes=up, downlink_bytes=down, seconds=secs)
-    elif has_transfer != 0:
+        return TransferSample(uplink_bytes=up, downlink_bytes=down, seconds=secs)
+    if has_transfer != 0:
         raise RemoteProtocolError(f"transfer flag must be 0 or 1, got {has_transfer}")
+    return None
+
+
+def _read_records(r: _Reader) -> tuple[OfflineRecord, ...]:
+    records = []
+    for _ in range(r.u16("record count")):
+        seq, cut, started, device_s = r.unpack(_RECORD_HEAD, "offline record")
+        records.append(
+            OfflineRecord(
+                seq=seq,
+                cut=cut,
+                started_at_s=started,
+                device_seconds=device_s,
+                device_op_seconds=r.seconds("offline op seconds"),
+                tensors=r.tensors(),
+            )
+        )
+    return tuple(records)
+
+
+def _decode_infer_request(r: _Reader, h: _Header) -> Message:
+    device_seconds = r.f64("device_seconds")
+    op_seconds = r.seconds("device op seconds")
+    transfer = _read_transfer(r)
     return InferRequest(
         device_id=h.device_id,
         model_id=h.model_id,
@@ -402,24 +439,23 @@ def _decode_infer_response(r: _Reader, h: _Header) -> Message:
 
 
 def _decode_offline_report(r: _Reader, h: _Header) -> Message:
-    records = []
-    for _ in range(r.u16("record count")):
-        seq, cut, started, device_s = r.unpack(_RECORD_HEAD, "offline record")
-        records.append(
-            OfflineRecord(
-                seq=seq,
-                cut=cut,
-                started_at_s=started,
-                device_seconds=device_s,
-                device_op_seconds=r.seconds("offline op seconds"),
-                tensors=r.tensors(),
-            )
-        )
     return OfflineReport(
         device_id=h.device_id,
         model_id=h.model_id,
         seq=h.seq,
-        records=tuple(records),
+        records=_read_records(r),
+        sent_at_s=h.sent_at_s,
+    )
+
+
+def _decode_device_only_report(r: _Reader, h: _Header) -> Message:
+    transfer = _read_transfer(r)
+    return DeviceOnlyReport(
+        device_id=h.device_id,
+        model_id=h.model_id,
+        seq=h.seq,
+        records=_read_records(r),
+        last_transfer=transfer,
         sent_at_s=h.sent_at_s,
     )
 
@@ -461,6 +497,7 @@ _DECODERS: dict[int, Callable[[_Reader, _Header], Message]] = {
     MessageType.OFFLINE_REPORT: _decode_offline_report,
     MessageType.OFFLINE_ACK: _decode_offline_ack,
     MessageType.ERROR: _decode_error,
+    MessageType.DEVICE_ONLY_REPORT: _decode_device_only_report,
 }
 
 

@@ -3,9 +3,11 @@
 Every message shares the frame header fields (device id, sequence number, model id, cut,
 send timestamp); each type adds its own body. The conversation is: ``Register`` ->
 ``RegisterAck`` (or an ``ErrorFrame`` refusal), then one ``InferRequest`` -> ``InferResponse``
-round trip per inference, and ``OfflineReport`` -> ``OfflineAck`` to upload inferences made
-while the edge was unreachable. Validation happens here, so an invalid message can never be
-encoded and a decoded one is always well formed.
+round trip per inference at a split cut, ``DeviceOnlyReport`` -> ``OfflineAck`` now and then
+to report a batch of device-only inferences (no round trip on the inference's own path), and
+``OfflineReport`` -> ``OfflineAck`` to upload inferences made while the edge was unreachable.
+Validation happens here, so an invalid message can never be encoded and a decoded one is
+always well formed.
 """
 
 from __future__ import annotations
@@ -185,7 +187,8 @@ class InferResponse:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OfflineRecord:
-    """One inference the device made alone while the edge was unreachable."""
+    """One inference the device made alone: while the edge was unreachable (in an
+    ``OfflineReport``) or because device-only was chosen (in a ``DeviceOnlyReport``)."""
 
     seq: int
     cut: int
@@ -221,8 +224,35 @@ class OfflineReport:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceOnlyReport:
+    """A batch of inferences the device ran alone because device-only was the decision.
+
+    Not a failure, unlike an ``OfflineReport``: the edge records the inferences and feeds the
+    planner their timings and ``last_transfer`` (the previous round trip's measurement, often
+    the previous report's), and its ``OfflineAck`` says which cut to use next, so exploration
+    can move the device back to splitting. Records usually carry no tensors: the edge does not
+    need device-only results.
+    """
+
+    device_id: str
+    model_id: str
+    records: tuple[OfflineRecord, ...]
+    last_transfer: TransferSample | None = None
+    seq: int = 0
+    sent_at_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        if len(self.records) > 0xFFFF:
+            raise LocalProtocolError(
+                f"{len(self.records)} device-only records in one report, at most 65535: split it"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OfflineAck:
-    """The edge stored ``accepted`` offline records; ``next_cut`` is the cut to resume with."""
+    """The edge stored ``accepted`` records of an offline or device-only report; ``next_cut``
+    is the cut to use next."""
 
     device_id: str
     model_id: str
@@ -262,5 +292,12 @@ class ErrorFrame:
 
 
 Message = (
-    Register | RegisterAck | InferRequest | InferResponse | OfflineReport | OfflineAck | ErrorFrame
+    Register
+    | RegisterAck
+    | InferRequest
+    | InferResponse
+    | OfflineReport
+    | OfflineAck
+    | ErrorFrame
+    | DeviceOnlyReport
 )
