@@ -133,6 +133,7 @@ def _print_summary(stats: DeviceStats) -> None:
         ("inferences", str(stats.inferences)),
         ("split", str(stats.split)),
         ("device-only", str(stats.device_only)),
+        ("reported (device-only)", str(stats.reported)),
         ("local fallbacks", str(stats.local_fallbacks)),
         ("uploaded (offline)", str(stats.uploaded)),
         ("still queued", str(stats.queued)),
