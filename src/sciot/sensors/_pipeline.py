@@ -503,6 +503,11 @@ def _report(
         )
     latencies = [a.latency_ms for a in ingest.alerts]
     seen = scores.overall.events if scores is not None else len(events)
+    extra: dict[str, Any] = {}
+    if publisher is not None:
+        # Messages published here that never reached the inbox (QoS 0 loss at the broker, or
+        # still in flight when the run ended): counted, so a loss is never silent.
+        extra["unarrived_messages"] = max(0, publisher.messages - ingest.inbox.received)
     return RunReport(
         mode=mode,
         duration_s=elapsed_s,
@@ -516,4 +521,5 @@ def _report(
         scores=scores,
         events=seen,
         detector=ingest.detector,
+        extra=extra,
     )
