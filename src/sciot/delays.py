@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from sciot.errors import ConfigError
 
@@ -177,4 +178,24 @@ class DelaySpec:
         return f"exponential({self.mean_s * 1e3:g} ms)"
 
 
-__all__ = ["DELAY_KINDS", "DelayKind", "DelaySpec"]
+__all__ = ["DELAY_KINDS", "DelayConfig", "DelayKind", "DelaySpec"]
+
+
+class DelayConfig(BaseModel):
+    """A simulated delay in a YAML settings file, in SCIoT's vocabulary (seconds).
+
+    The device's ``computation_delay`` and the edge's ``delay_simulation`` blocks share it;
+    :meth:`spec` turns it into the :class:`DelaySpec` that samples. The default mean is
+    SCIoT's computation default (1 ms); a block stays inert until ``enabled: true``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    enabled: bool = False
+    type: Literal["static", "gaussian", "uniform", "exponential"] = "gaussian"
+    mean: float = Field(default=0.001, ge=0.0, le=60.0)
+    std_dev: float = Field(default=0.0, ge=0.0, le=60.0)
+
+    def as_mapping(self) -> dict[str, Any]:
+        """The mapping :meth:`DelaySpec.from_mapping` reads."""
+        return {"type": self.type, "mean": self.mean, "std_dev": self.std_dev}

@@ -1,11 +1,11 @@
 """The device client: head execution, timing reports and resilience (the ``device`` layer)."""
 
+from sciot.delays import DelayConfig
 from sciot.device._artefacts import CutArtefacts, HeadRun, resolve_model_source
 from sciot.device._client import DeviceClient, RegistrationRefused
 from sciot.device._config import (
     BackoffConfig,
     CrossingConfig,
-    DelayConfig,
     DeviceConfig,
     LocalInferenceConfig,
 )

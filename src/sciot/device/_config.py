@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sciot.delays import DelayConfig
 from sciot.errors import ConfigError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -46,21 +47,6 @@ class CrossingConfig(BaseModel):
 
     int8: bool = False
     compress: bool = False
-
-
-class DelayConfig(BaseModel):
-    """A simulated delay, in the SCIoT settings' vocabulary (seconds)."""
-
-    model_config = _STRICT
-
-    enabled: bool = False
-    type: Literal["static", "gaussian", "uniform", "exponential"] = "gaussian"
-    mean: float = Field(default=0.001, ge=0.0, le=60.0)
-    std_dev: float = Field(default=0.0, ge=0.0, le=60.0)
-
-    def as_mapping(self) -> dict[str, Any]:
-        """The mapping :meth:`sciot.delays.DelaySpec.from_mapping` reads."""
-        return {"type": self.type, "mean": self.mean, "std_dev": self.std_dev}
 
 
 class LocalInferenceConfig(BaseModel):
@@ -159,7 +145,6 @@ def _describe(exc: ValidationError) -> str:
 __all__ = [
     "BackoffConfig",
     "CrossingConfig",
-    "DelayConfig",
     "DeviceConfig",
     "LocalInferenceConfig",
 ]

@@ -7,9 +7,9 @@ compatibility endpoints); :func:`start_edge` serves it in a background thread an
 logic. ``docs/edge.md`` documents the endpoints and every configuration key.
 """
 
+from sciot.delays import DelayConfig
 from sciot.edge._app import EdgeApp
 from sciot.edge._config import (
-    DelayConfig,
     DelaySimulationConfig,
     EdgeConfig,
     ModelConfig,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sciot.delays import DelayConfig
 from sciot.errors import ConfigError
 from sciot.wire import DEFAULT_MAX_FRAME_BYTES
 
@@ -60,20 +61,6 @@ class TelemetryConfig(BaseModel):
     path: Path = Path("sciot-telemetry.sqlite")
     flush_interval_s: float = Field(default=0.5, gt=0.0, le=60.0)
     max_pending_rows: int = Field(default=200_000, ge=1)
-
-
-class DelayConfig(BaseModel):
-    """A simulated delay (seconds), as in SCIoT's ``delay_simulation`` block."""
-
-    model_config = _STRICT
-
-    enabled: bool = False
-    type: Literal["static", "gaussian", "uniform", "exponential"] = "gaussian"
-    mean: float = Field(default=0.0, ge=0.0, le=60.0)
-    std_dev: float = Field(default=0.0, ge=0.0, le=60.0)
-
-    def as_mapping(self) -> dict[str, Any]:
-        return {"type": self.type, "mean": self.mean, "std_dev": self.std_dev}
 
 
 class DelaySimulationConfig(BaseModel):
