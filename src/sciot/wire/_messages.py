@@ -205,6 +205,14 @@ class OfflineRecord:
         _check_seconds("offline device_op_seconds", self.device_op_seconds)
 
 
+def _check_record_count(kind: str, records: tuple[OfflineRecord, ...]) -> None:
+    """A report's record count travels as a u16."""
+    if len(records) > 0xFFFF:
+        raise LocalProtocolError(
+            f"{len(records)} {kind} records in one report, at most 65535: split it"
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OfflineReport:
     """A batch of offline inferences uploaded once the edge is back."""
@@ -217,10 +225,7 @@ class OfflineReport:
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
-        if len(self.records) > 0xFFFF:
-            raise LocalProtocolError(
-                f"{len(self.records)} offline records in one report, at most 65535: split it"
-            )
+        _check_record_count("offline", self.records)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,10 +248,7 @@ class DeviceOnlyReport:
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
-        if len(self.records) > 0xFFFF:
-            raise LocalProtocolError(
-                f"{len(self.records)} device-only records in one report, at most 65535: split it"
-            )
+        _check_record_count("device-only", self.records)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
