@@ -15,7 +15,8 @@ fi
 if [ ! -x "$venv/bin/python" ]; then
     echo "bootstrap: creating virtual environment in $venv" >&2
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
+    "$venv/bin/python" -m pip install --quiet --upgrade pip 2>&1 >&2 \
+        | { grep -v "^WARNING: Location '.*' is ignored" >&2 || true; }
 fi
 stamp="$venv/.sciot-stamp-$(echo "$extras" | tr ',' '_')"
 want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
@@ -23,6 +24,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     spec="$root"
     [ -n "$extras" ] && spec="$root[$extras]"
     echo "bootstrap: installing sciot${extras:+[$extras]} (first run takes a few minutes)" >&2
-    "$venv/bin/python" -m pip install --quiet -e "$spec" >&2
+    # pip warns once per package about index locations a machine's pip.conf names but lacks;
+    # keep its real errors and drop that noise.
+    # With pipefail a failing pip still stops the script; grep itself never fails it.
+    "$venv/bin/python" -m pip install --quiet -e "$spec" 2>&1 >&2 \
+        | { grep -v "^WARNING: Location '.*' is ignored" >&2 || true; }
     echo "$want" > "$stamp"
 fi
