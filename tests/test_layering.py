@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sciot"
 LAYER = {
     "errors": -1,
     "delays": 0,
+    "_settings": 0,
     "model": 1,
     "runtime": 2,
     "wire": 2,

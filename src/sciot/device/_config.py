@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sciot._settings import read_yaml, validate_settings
 from sciot.delays import DelayConfig
-from sciot.errors import ConfigError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -101,45 +100,19 @@ class DeviceConfig(BaseModel):
     @classmethod
     def from_mapping(cls, data: Any, *, source: str = "device config") -> DeviceConfig:
         """Validate a parsed mapping; errors name the offending key and its source."""
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(f"{source}: {_describe(exc)}") from exc
+        return validate_settings(cls, data, source=source, docs="docs/device.md")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DeviceConfig:
         """Read and validate a YAML file (an empty file means all defaults)."""
         source = Path(path)
-        try:
-            text = source.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read device config {source}: {exc.strerror}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
+        data = read_yaml(source, what="device config")
         if isinstance(data, dict) and isinstance(data.get("model"), str):
             # A relative model path is read relative to the config file, like an include.
             beside = source.parent / data["model"]
             if not Path(data["model"]).is_absolute() and beside.is_file():
                 data = {**data, "model": str(beside)}
         return cls.from_mapping(data, source=str(source))
-
-
-def _describe(exc: ValidationError) -> str:
-    """One line per problem, each naming the dotted key path."""
-    parts = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "<root>"
-        if error["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}' (check its spelling; see docs/device.md)")
-        else:
-            parts.append(f"key '{key}': {error['msg']} (got {error.get('input')!r})")
-    return "; ".join(parts)
 
 
 __all__ = [

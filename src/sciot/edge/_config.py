@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sciot._settings import read_yaml, validate_settings
 from sciot.delays import DelayConfig
-from sciot.errors import ConfigError
 from sciot.wire import DEFAULT_MAX_FRAME_BYTES
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -100,14 +99,7 @@ class EdgeConfig(BaseModel):
     @classmethod
     def from_mapping(cls, data: Any, *, source: str = "edge config") -> EdgeConfig:
         """Validate a parsed mapping; errors name the offending key and its source."""
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(f"{source}: {_describe(exc)}") from exc
+        return validate_settings(cls, data, source=source, docs="docs/edge.md")
 
     def with_overrides(self, **changes: Any) -> EdgeConfig:
         """A copy with some top-level keys replaced, validated like the file was."""
@@ -120,22 +112,4 @@ def load_edge_config(path: str | Path | None) -> EdgeConfig:
     """Read ``settings.yaml`` (or the defaults when ``path`` is ``None``)."""
     if path is None:
         return EdgeConfig()
-    file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read edge config {file}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"edge config {file} is not valid YAML: {exc}") from exc
-    return EdgeConfig.from_mapping(data, source=str(file))
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}'")
-        else:
-            parts.append(f"key '{key}': {error['msg']}")
-    return "; ".join(parts)
+    return EdgeConfig.from_mapping(read_yaml(path, what="edge config"), source=str(path))

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from sciot.errors import ConfigError
+from sciot._settings import read_yaml, validate_settings
 from sciot.sensors._types import ANOMALY_KINDS, AnomalyKind
 
 Encoding = Literal["json", "batch"]
@@ -200,28 +199,12 @@ class PipelineConfig(_Strict):
 
 def parse_config(data: object, *, source: str = "<config>") -> PipelineConfig:
     """Validate an already-parsed YAML/JSON document."""
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{source}: invalid sensor pipeline config: {problems}") from exc
+    return validate_settings(PipelineConfig, data, source=source, docs="docs/sensors.md")
 
 
 def load_config(path: str | Path) -> PipelineConfig:
     """Read and validate a YAML config file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read sensor config {path}: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_config(data, source=str(path))
+    return parse_config(read_yaml(path, what="sensor config"), source=str(path))
 
 
 def default_config() -> PipelineConfig:
