@@ -539,27 +539,41 @@ class EdgeCore:
             pending.now_s = now_s
             next_cut = record.next_cut
         self.wakeup.set()
-        if self.telemetry is not None:
-            for r in msg.records:
-                self.telemetry.append(
-                    (
-                        r.started_at_s,
-                        msg.device_id,
-                        record.model.model_id,
-                        r.seq,
-                        r.cut,
-                        next_cut,
-                        r.device_seconds,
-                        0,
-                        0,
-                        None,
-                        0.0,
-                        r.device_seconds,
-                        self.policy,
-                        "device_only",
-                    )
-                )
+        # Device-only inferences cost the edge nothing: no bytes, no edge time.
+        self._local_rows(msg, record.model.model_id, next_cut, 0, 0.0, "device_only")
         return next_cut
+
+    def _local_rows(
+        self,
+        msg: OfflineReport | DeviceOnlyReport,
+        model_id: str,
+        next_cut: int | None,
+        bytes_sent: int | None,
+        edge_s: float | None,
+        outcome: str,
+    ) -> None:
+        """One telemetry row per inference the device ran alone (whole model on the device)."""
+        if self.telemetry is None:
+            return
+        for r in msg.records:
+            self.telemetry.append(
+                (
+                    r.started_at_s,
+                    msg.device_id,
+                    model_id,
+                    r.seq,
+                    r.cut,
+                    next_cut,
+                    r.device_seconds,
+                    bytes_sent,
+                    bytes_sent,
+                    None,
+                    edge_s,
+                    r.device_seconds,
+                    self.policy,
+                    outcome,
+                )
+            )
 
     # ------------------------------------------------------------------------ offline
 
@@ -582,26 +596,8 @@ class EdgeCore:
             record.last_seen_s = now_s
             next_cut = record.next_cut
         self.wakeup.set()
-        if self.telemetry is not None:
-            for r in msg.records:
-                self.telemetry.append(
-                    (
-                        r.started_at_s,
-                        msg.device_id,
-                        model.model_id,
-                        r.seq,
-                        r.cut,
-                        None,
-                        r.device_seconds,
-                        None,
-                        None,
-                        None,
-                        None,
-                        r.device_seconds,
-                        self.policy,
-                        "offline",
-                    )
-                )
+        # Offline inferences never reached the edge: what it did not see is unknown (NULL).
+        self._local_rows(msg, model.model_id, None, None, None, "offline")
         ack = OfflineAck(
             device_id=msg.device_id,
             model_id=model.model_id,
