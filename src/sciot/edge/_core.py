@@ -27,7 +27,7 @@ import numpy as np
 from sciot.delays import DelaySpec
 from sciot.edge._config import EdgeConfig
 from sciot.edge._models import ServedModel
-from sciot.edge._telemetry import TelemetryWriter
+from sciot.edge._telemetry import TelemetryRow, TelemetryWriter
 from sciot.errors import (
     ConfigError,
     ExecutionError,
@@ -450,21 +450,21 @@ class EdgeCore:
         self.wakeup.set()
         if self.telemetry is not None:
             self.telemetry.append(
-                (
-                    now_s,
-                    msg.device_id,
-                    model.model_id,
-                    msg.seq,
-                    cut,
-                    next_cut,
-                    msg.device_seconds,
-                    uplink_bytes,
-                    downlink_bytes,
-                    transfer_s,
-                    edge_s,
-                    e2e_s,
-                    self.policy,
-                    outcome,
+                TelemetryRow(
+                    at_s=now_s,
+                    device_id=msg.device_id,
+                    model_id=model.model_id,
+                    seq=msg.seq,
+                    cut=cut,
+                    next_cut=next_cut,
+                    device_s=msg.device_seconds,
+                    uplink_bytes=uplink_bytes,
+                    downlink_bytes=downlink_bytes,
+                    transfer_s=transfer_s,
+                    edge_s=edge_s,
+                    end_to_end_s=e2e_s,
+                    policy=self.policy,
+                    outcome=outcome,
                 )
             )
 
@@ -557,21 +557,21 @@ class EdgeCore:
             return
         for r in msg.records:
             self.telemetry.append(
-                (
-                    r.started_at_s,
-                    msg.device_id,
-                    model_id,
-                    r.seq,
-                    r.cut,
-                    next_cut,
-                    r.device_seconds,
-                    bytes_sent,
-                    bytes_sent,
-                    None,
-                    edge_s,
-                    r.device_seconds,
-                    self.policy,
-                    outcome,
+                TelemetryRow(
+                    at_s=r.started_at_s,
+                    device_id=msg.device_id,
+                    model_id=model_id,
+                    seq=r.seq,
+                    cut=r.cut,
+                    next_cut=next_cut,
+                    device_s=r.device_seconds,
+                    uplink_bytes=bytes_sent,
+                    downlink_bytes=bytes_sent,
+                    transfer_s=None,
+                    edge_s=edge_s,
+                    end_to_end_s=r.device_seconds,
+                    policy=self.policy,
+                    outcome=outcome,
                 )
             )
 

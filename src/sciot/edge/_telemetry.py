@@ -1,8 +1,8 @@
 """Telemetry persisted to SQLite, one row per inference, written off the hot path.
 
-The request path only appends a tuple to a bounded in-memory buffer (a deque append, which is
-thread-safe and allocation-light); a background thread writes what accumulated every
-``flush_interval_s`` in one transaction. If the writer falls behind by more than
+The request path only appends a :class:`TelemetryRow` to a bounded in-memory buffer (a deque
+append, which is thread-safe and allocation-light); a background thread writes what accumulated
+every ``flush_interval_s`` in one transaction. If the writer falls behind by more than
 ``max_pending_rows`` the newest rows are dropped *and counted* (``dropped_rows``, exported in
 ``/metrics``), so memory stays bounded and no loss is silent.
 """
@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sciot.errors import ConfigError
 
@@ -37,40 +38,34 @@ CREATE TABLE IF NOT EXISTS inferences (
 );
 CREATE INDEX IF NOT EXISTS inferences_device ON inferences (device_id, at_s);
 """
-COLUMNS = (
-    "at_s",
-    "device_id",
-    "model_id",
-    "seq",
-    "cut",
-    "next_cut",
-    "device_s",
-    "uplink_bytes",
-    "downlink_bytes",
-    "transfer_s",
-    "edge_s",
-    "end_to_end_s",
-    "policy",
-    "outcome",
-)
-_INSERT = f"INSERT INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
-Row = tuple[
-    float,
-    str,
-    str,
-    int,
-    int,
-    int | None,
-    float | None,
-    int | None,
-    int | None,
-    float | None,
-    float | None,
-    float | None,
-    str,
-    str,
-]
+
+class TelemetryRow(NamedTuple):
+    """One inference as the ``inferences`` table stores it (fields in column order).
+
+    A typed named tuple rather than a dataclass: SQLite binds it as it is, so the writer
+    thread inserts a batch without converting each row, and the request path builds it in
+    one allocation. ``None`` means "not known to the edge" (an offline inference's bytes).
+    """
+
+    at_s: float
+    device_id: str
+    model_id: str
+    seq: int
+    cut: int
+    next_cut: int | None
+    device_s: float | None
+    uplink_bytes: int | None
+    downlink_bytes: int | None
+    transfer_s: float | None
+    edge_s: float | None
+    end_to_end_s: float | None
+    policy: str
+    outcome: str
+
+
+COLUMNS: tuple[str, ...] = TelemetryRow._fields
+_INSERT = f"INSERT INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +82,7 @@ class TelemetryWriter:
         self.path = path
         self._flush_interval_s = flush_interval_s
         self._max_pending = max_pending_rows
-        self._pending: collections.deque[Row] = collections.deque()
+        self._pending: collections.deque[TelemetryRow] = collections.deque()
         self._written = 0
         self._dropped = 0
         self._stop = threading.Event()
@@ -108,7 +103,7 @@ class TelemetryWriter:
             raise ConfigError(f"telemetry database {path} cannot be opened: {exc}") from exc
         return conn
 
-    def append(self, row: Row) -> None:
+    def append(self, row: TelemetryRow) -> None:
         if len(self._pending) >= self._max_pending:
             self._dropped += 1
             return
@@ -125,7 +120,7 @@ class TelemetryWriter:
 
     def flush(self) -> int:
         """Write everything pending now; returns the number of rows written."""
-        batch: list[Row] = []
+        batch: list[TelemetryRow] = []
         pending = self._pending
         while pending:
             batch.append(pending.popleft())
