@@ -40,12 +40,17 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 device_ids = st.text(min_size=1, max_size=16)
 model_ids = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16)
-seqs = st.integers(0, 2**64 - 1)
+seqs = st.integers(0, 2**63 - 1)
 cuts = st.integers(0, 0xFFFE)
 seconds = st.floats(0.0, 1e6, allow_nan=False)
-timestamps = st.floats(-1e9, 1e12, allow_nan=False, allow_infinity=False)
+timestamps = st.floats(0.0, 1e12, allow_nan=False, allow_infinity=False)
 op_seconds = st.lists(seconds, max_size=8).map(tuple)
 dtypes = st.sampled_from(["float32", "int8", "uint8", "int16", "int32", "int64", "float16", "bool"])
+
+
+def _zero_points(dtype: np.dtype) -> st.SearchStrategy[int]:  # type: ignore[type-arg]
+    info = np.iinfo(dtype)
+    return st.integers(max(int(info.min), -(2**31)), min(int(info.max), 2**31 - 1))
 
 
 @st.composite
@@ -58,7 +63,7 @@ def tensors(draw: st.DrawFn) -> Tensor:
         name=draw(st.text(max_size=12)),
         array=array,
         scale=draw(st.floats(1e-6, 10.0)) if quantised else 0.0,
-        zero_point=draw(st.integers(-128, 127)) if quantised else 0,
+        zero_point=draw(_zero_points(dtype)) if quantised else 0,
     )
 
 

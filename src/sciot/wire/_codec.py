@@ -341,12 +341,11 @@ def _make_tensor(
     zero_point: int,
 ) -> Tensor:
     if quantised:
-        if not (math.isfinite(scale) and scale > 0.0):
-            raise RemoteProtocolError(f"tensor {name!r}: int8 scale must be > 0, got {scale}")
-        array = dequantise_int8(payload, scale, zero_point).reshape(shape)
+        try:
+            array = dequantise_int8(payload, scale, zero_point).reshape(shape)
+        except LocalProtocolError as exc:
+            raise RemoteProtocolError(f"tensor {name!r}: {exc}") from None
         return Tensor(name=name, array=array)
-    if not math.isfinite(scale):
-        raise RemoteProtocolError(f"tensor {name!r}: scale {scale} is not finite")
     array = np.frombuffer(payload, dtype=dtype).reshape(shape)
     if dtype == np.bool_ and payload.translate(None, b"\x00\x01"):
         raise RemoteProtocolError(f"tensor {name!r}: bool payload holds bytes other than 0/1")

@@ -23,7 +23,9 @@ from sciot.wire._tensor import Tensor
 MAX_DEVICE_ID_BYTES = 64
 _MODEL_ID = re.compile(r"[0-9a-f]{16}")
 MAX_CUT = 0xFFFE  # 0xFFFF on the wire means "no cut"
-MAX_SEQ = 2**64 - 1
+# A u64 on the wire, but receivers store sequence numbers as signed 64-bit integers (SQLite
+# INTEGER): a larger one would be accepted here and then fail where it is stored.
+MAX_SEQ = 2**63 - 1
 NO_MODEL = "0" * 16
 
 
@@ -40,8 +42,18 @@ class ErrorCode(enum.IntEnum):
     OVERLOADED = 503
 
 
-def _check_common(device_id: str, seq: int, model_id: str, *, allow_empty_id: bool) -> None:
-    raw = device_id.encode("utf-8")
+def utf8(text: str, what: str) -> bytes:
+    """``text`` as UTF-8, or a protocol error naming the field (lone surrogates cannot travel)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LocalProtocolError(f"{what} {text[:20]!r} is not valid Unicode text") from None
+
+
+def _check_common(
+    device_id: str, seq: int, model_id: str, sent_at_s: float, *, allow_empty_id: bool
+) -> None:
+    raw = utf8(device_id, "device_id")
     if not raw and not allow_empty_id:
         raise LocalProtocolError("device_id must not be empty")
     if len(raw) > MAX_DEVICE_ID_BYTES:
@@ -49,11 +61,18 @@ def _check_common(device_id: str, seq: int, model_id: str, *, allow_empty_id: bo
             f"device_id {device_id[:20]!r}... is {len(raw)} bytes, at most {MAX_DEVICE_ID_BYTES}"
         )
     if not 0 <= seq <= MAX_SEQ:
-        raise LocalProtocolError(f"seq {seq} outside 0..2**64-1")
-    if _MODEL_ID.fullmatch(model_id) is None:
+        raise LocalProtocolError(f"seq {seq} outside 0..2**63-1")
+    if not isinstance(model_id, str) or _MODEL_ID.fullmatch(model_id) is None:
         raise LocalProtocolError(
             f"model_id must be 16 lower-case hex digits (ModelGraph.model_id), got {model_id!r}"
         )
+    _check_timestamp("sent_at_s", sent_at_s)
+
+
+def _check_timestamp(name: str, value: float) -> None:
+    """Wall-clock seconds since the epoch: a negative or non-finite one is a corrupt clock."""
+    if not math.isfinite(value) or value < 0.0:
+        raise LocalProtocolError(f"{name} must be finite seconds >= 0, got {value}")
 
 
 def _check_cut(name: str, cut: int) -> None:
@@ -76,7 +95,7 @@ class DeviceProfile:
     op_seconds: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if len(self.kind.encode("utf-8")) > 255:
+        if len(utf8(self.kind, "device profile kind")) > 255:
             raise LocalProtocolError("device profile kind longer than 255 bytes")
         _check_seconds("profile speed_factor", (self.speed_factor,))
         _check_seconds("profile op_seconds", self.op_seconds)
@@ -111,7 +130,7 @@ class Register:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,7 +146,7 @@ class RegisterAck:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_cut("num_ops", self.num_ops)
         _check_cut("cut", self.cut)
         if self.cut > self.num_ops:
@@ -157,7 +176,7 @@ class InferRequest:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_cut("cut", self.cut)
         _check_seconds("device_seconds", (self.device_seconds,))
         _check_seconds("device_op_seconds", self.device_op_seconds)
@@ -179,7 +198,7 @@ class InferResponse:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_cut("cut", self.cut)
         _check_cut("next_cut", self.next_cut)
         _check_seconds("edge_seconds", (self.edge_seconds,))
@@ -199,8 +218,9 @@ class OfflineRecord:
 
     def __post_init__(self) -> None:
         if not 0 <= self.seq <= MAX_SEQ:
-            raise LocalProtocolError(f"offline record seq {self.seq} outside 0..2**64-1")
+            raise LocalProtocolError(f"offline record seq {self.seq} outside 0..2**63-1")
         _check_cut("offline record cut", self.cut)
+        _check_timestamp("offline record started_at_s", self.started_at_s)
         _check_seconds("offline device_seconds", (self.device_seconds,))
         _check_seconds("offline device_op_seconds", self.device_op_seconds)
 
@@ -224,7 +244,7 @@ class OfflineReport:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_record_count("offline", self.records)
 
 
@@ -247,7 +267,7 @@ class DeviceOnlyReport:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_record_count("device-only", self.records)
 
 
@@ -264,7 +284,7 @@ class OfflineAck:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=False)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_cut("next_cut", self.next_cut)
         if not 0 <= self.accepted < 2**32:
             raise LocalProtocolError(f"accepted {self.accepted} outside 0..2**32-1")
@@ -286,10 +306,10 @@ class ErrorFrame:
     sent_at_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_common(self.device_id, self.seq, self.model_id, allow_empty_id=True)
+        _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=True)
         if not isinstance(self.code, ErrorCode):
             raise LocalProtocolError(f"error code must be an ErrorCode, got {self.code!r}")
-        if len(self.reason.encode("utf-8")) > 0xFFFF:
+        if len(utf8(self.reason, "error reason")) > 0xFFFF:
             raise LocalProtocolError("error reason longer than 65535 bytes")
 
 

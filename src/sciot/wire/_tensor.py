@@ -10,6 +10,7 @@ its input travelled.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,16 @@ CODE_OF_DTYPE: dict[np.dtype[np.generic], int] = {
 }
 MAX_NDIM = 8
 MAX_NAME_BYTES = 4096
+# Zero points an integer model tensor can have; wider dtypes take any i32 (what the wire holds).
+_ZERO_POINT_RANGE: dict[str, tuple[int, int]] = {
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+    "int16": (-32768, 32767),
+}
+_I32_RANGE = (-(2**31), 2**31 - 1)
+# int8 carriage restores (q - zero_point) * scale in float32 with |q - zero_point| <= 255, so a
+# larger scale could overflow to infinity.
+MAX_INT8_SCALE = float(np.finfo(np.float32).max) / 255.0
 
 
 class TensorEncoding(enum.Enum):
@@ -98,9 +109,29 @@ class Tensor:
             raise LocalProtocolError(
                 f"tensor {self.name!r}: {self.array.ndim} dimensions, at most {MAX_NDIM}"
             )
-        if len(self.name.encode("utf-8")) > MAX_NAME_BYTES:
+        try:
+            name_bytes = len(self.name.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise LocalProtocolError(f"tensor name {self.name[:40]!r} is not valid text") from None
+        if name_bytes > MAX_NAME_BYTES:
             raise LocalProtocolError(
                 f"tensor name longer than {MAX_NAME_BYTES} bytes: {self.name[:40]!r}..."
+            )
+        self._check_quantisation()
+
+    def _check_quantisation(self) -> None:
+        """A model's per-tensor parameters: scale >= 0 (0 means "not quantised") and a zero
+        point the dtype can hold, so nothing downstream computes with nonsense."""
+        scale, zero_point = self.scale, self.zero_point
+        if not (math.isfinite(scale) and scale >= 0.0):
+            raise LocalProtocolError(
+                f"tensor {self.name!r}: quantisation scale must be finite and >= 0, got {scale}"
+            )
+        lo, hi = _ZERO_POINT_RANGE.get(self.array.dtype.name, _I32_RANGE)
+        if not lo <= zero_point <= hi:
+            raise LocalProtocolError(
+                f"tensor {self.name!r}: zero point {zero_point} outside {lo}..{hi} "
+                f"for {self.array.dtype.name}"
             )
 
     @property
@@ -140,11 +171,27 @@ def quantise_int8(values: npt.NDArray[np.floating]) -> tuple[bytes, float, int]:
     scale = float(np.float32(scale))
     if scale == 0.0:  # range below float32 resolution
         scale = 1.0
+    if scale > MAX_INT8_SCALE:
+        raise LocalProtocolError(
+            f"cannot int8-quantise a tensor spanning {lo}..{hi}: too wide for float32 restoring"
+        )
     zero_point = int(np.clip(round(-128.0 - lo / scale), -128, 127))
     q = np.clip(np.rint(flat / np.float32(scale)) + zero_point, -128, 127).astype(np.int8)
     return q.tobytes(), scale, zero_point
 
 
+def check_int8_carriage(scale: float, zero_point: int) -> None:
+    """Parameters :func:`quantise_int8` can produce; anything else would restore garbage or
+    overflow float32, so a receiver refuses it before dequantising."""
+    if not (math.isfinite(scale) and scale <= MAX_INT8_SCALE and np.float32(scale) > 0.0):
+        raise LocalProtocolError(
+            f"int8 carriage scale must be a positive float32 <= {MAX_INT8_SCALE:.3g}, got {scale}"
+        )
+    if not -128 <= zero_point <= 127:
+        raise LocalProtocolError(f"int8 carriage zero point {zero_point} outside -128..127")
+
+
 def dequantise_int8(payload: bytes, scale: float, zero_point: int) -> npt.NDArray[np.float32]:
+    check_int8_carriage(scale, zero_point)
     q = np.frombuffer(payload, dtype=np.int8).astype(np.float32)
     return (q - np.float32(zero_point)) * np.float32(scale)
