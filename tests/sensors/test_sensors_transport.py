@@ -1,11 +1,11 @@
-"""Topic matching, the in-process broker, the bounded inbox and broker addresses."""
+"""Topic matching, the in-process broker, the bounded inbox, broker addresses, MQTT SUBACK."""
 
 from __future__ import annotations
 
 import pytest
 
 from sciot.errors import ConfigError
-from sciot.sensors import Inbox, InProcessPubSub, parse_broker, topic_matches
+from sciot.sensors import Inbox, InProcessPubSub, MqttPubSub, parse_broker, topic_matches
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,21 @@ def test_parse_broker() -> None:
         parse_broker("host:abc")
     with pytest.raises(ConfigError, match=r"1\.\.65535"):
         parse_broker("host:0")
+
+
+@pytest.mark.slow
+def test_mqtt_subscription_is_in_place_when_subscribe_returns(mosquitto: str) -> None:
+    # The very first message published on another connection right after subscribe() returns
+    # must arrive: subscribe waits for the broker's SUBACK instead of racing the publisher.
+    address = parse_broker(mosquitto)
+    subscriber, publisher = MqttPubSub(address), MqttPubSub(address)
+    try:
+        inbox = Inbox(100)
+        subscriber.subscribe("sensors/+/data", inbox.offer, qos=1)
+        publisher.publish("sensors/first/data", b"0", qos=1)
+        publisher.flush(timeout_s=5.0)
+        got = inbox.drain(10, timeout_s=5.0)
+        assert [(topic, payload) for topic, payload, _, _ in got] == [("sensors/first/data", b"0")]
+    finally:
+        subscriber.close()
+        publisher.close()

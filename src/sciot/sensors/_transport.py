@@ -215,6 +215,9 @@ class MqttPubSub:
         self.broker = broker
         self._subs: list[_Subscription] = []
         self._connected = threading.Event()
+        self._acked = threading.Condition()
+        self._subacks: dict[int, Any] = {}  # message id -> the broker's reason codes
+        self._ack_timeout_s = connect_timeout_s
         self._error: str | None = None
         self._last_info: Any = None
         self.published = 0
@@ -229,6 +232,7 @@ class MqttPubSub:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         try:
             client.connect(broker.host, broker.port, keepalive=keepalive_s)
@@ -256,6 +260,13 @@ class MqttPubSub:
                 f"connection to the MQTT broker at {self.broker} lost ({reason}); "
                 "check that the broker is still running, then run again"
             )
+        with self._acked:
+            self._acked.notify_all()  # a subscribe waiting for its SUBACK gives up now
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        with self._acked:
+            self._subacks[mid] = reasons
+            self._acked.notify_all()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         topic = message.topic
@@ -278,11 +289,35 @@ class MqttPubSub:
     def subscribe(self, topic_filter: str, handler: Handler, *, qos: int = 0) -> None:
         _, plain = split_shared(topic_filter)
         self._subs.append(_Subscription(None, plain, handler))
-        result, _ = self._client.subscribe(topic_filter, qos=qos)
-        if result != self._mqtt.MQTT_ERR_SUCCESS:
+        result, mid = self._client.subscribe(topic_filter, qos=qos)
+        if result != self._mqtt.MQTT_ERR_SUCCESS or mid is None:
             raise TransportError(
                 f"subscribing to {topic_filter} on {self.broker} failed: "
                 f"{self._mqtt.error_string(result)}"
+            )
+        self._wait_for_suback(topic_filter, mid)
+
+    def _wait_for_suback(self, topic_filter: str, mid: int) -> None:
+        """Return once the broker has granted the subscription.
+
+        The broker routes a message only to subscriptions it already holds, so a publisher
+        started before the SUBACK (another connection, racing this one under load) would lose
+        its first messages at any QoS.
+        """
+        with self._acked:
+            granted = self._acked.wait_for(
+                lambda: mid in self._subacks or self._error is not None,
+                timeout=self._ack_timeout_s,
+            )
+            reasons = self._subacks.pop(mid, None)
+        if not granted or reasons is None:
+            why = self._error or f"no SUBACK within {self._ack_timeout_s:g} s"
+            raise TransportError(f"subscribing to {topic_filter} on {self.broker} failed: {why}")
+        if any(reason.is_failure for reason in reasons):
+            raise TransportError(
+                f"the MQTT broker at {self.broker} refused the subscription to {topic_filter} "
+                f"({', '.join(str(r) for r in reasons)}); check its ACL and shared-subscription "
+                "support"
             )
 
     def flush(self, timeout_s: float) -> None:
