@@ -5,9 +5,10 @@ scenario and policy it starts a fresh edge server (uvicorn on a free loopback po
 as its planner) and one :class:`~sciot.device.DeviceClient` thread per scenario client. Each
 client talks to the edge through an :class:`~sciot.transport.EmulatedTransport` carrying the
 scenario's :class:`~sciot.sim.LinkModel` (round trip, jitter, bandwidth steps, outage windows),
-and runs its head on artefacts paced to the scenario's device: after the real LiteRT head,
-the client sleeps until the time the device profile's per-op model (noise, stragglers,
-throttling windows and the SCIoT computation delay included) says the head takes. The
+and runs its head on :class:`~sciot.sim.emulation.PacedArtefacts` paced to the scenario's
+device: after the real LiteRT head, the client sleeps until the time the device profile's
+per-op model (noise, stragglers, throttling windows and the computation delay included) says
+the head takes. The
 planner therefore decides from what the device measured and the edge served, over real
 HTTP, as in deployment. Rows and summaries have the virtual runner's columns, so
 ``sciot analyze`` reads either.
@@ -37,7 +38,6 @@ from sciot.device import (
     CutArtefacts,
     DeviceClient,
     DeviceConfig,
-    HeadRun,
     InferenceMode,
     InferenceOutcome,
     open_transport,
@@ -45,10 +45,10 @@ from sciot.device import (
 )
 from sciot.edge import EdgeConfig, start_edge
 from sciot.errors import ConfigError
-from sciot.model import load_model
-from sciot.sim.environment import ComputeModel, Environment
+from sciot.sim._run_types import InferenceRow, ProgressFn, RunConfig, rounded_row
+from sciot.sim.emulation import PacedArtefacts
+from sciot.sim.environment import Environment
 from sciot.sim.profiles import DeviceProfile
-from sciot.sim.runner import InferenceRow, ProgressFn, RunConfig, rounded_row
 from sciot.sim.scenarios import Scenario
 from sciot.transport import EmulatedTransport
 
@@ -59,59 +59,6 @@ _BACKOFF = {"initial_s": 0.2, "max_s": 1.0, "factor": 2.0, "jitter": 0.1}
 # lines go to this logger, silent unless the application configures logging.
 DEVICE_LOG = logging.getLogger("sciot.sim.live")
 DEVICE_LOG.addHandler(logging.NullHandler())
-
-
-class PacedArtefacts(CutArtefacts):
-    """Cut artefacts whose heads take as long as the emulated device's would.
-
-    The real head runs first (its outputs are the real ones); the call then sleeps until the
-    per-op times drawn from ``device`` have passed, and reports those per-op times when it was
-    asked to profile. ``now_s`` places the draw on the scenario's time axis.
-    """
-
-    def __init__(
-        self,
-        model_path: Path,
-        *,
-        rng: np.random.Generator,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(load_model(model_path))
-        self.device: ComputeModel | None = None
-        self.now_s: Callable[[], float] = time.perf_counter
-        self._rng = rng
-        self._sleep = sleep
-
-    def pace(
-        self,
-        device: ComputeModel,
-        now_s: Callable[[], float],
-        rng: np.random.Generator | None = None,
-    ) -> None:
-        """Pace later heads to ``device`` on the time axis ``now_s``; ``rng`` (if given)
-        replaces the generator, so every policy of a scenario sees the same draws."""
-        if len(device.op_s) != self.num_ops:
-            raise ConfigError(
-                f"the device model has {len(device.op_s)} ops, the model {self.num_ops}"
-            )
-        self.device, self.now_s = device, now_s
-        if rng is not None:
-            self._rng = rng
-
-    def run_head(
-        self, cut: int, array: np.ndarray, *, profile: bool, clock: Callable[[], float]
-    ) -> HeadRun:
-        started_s = clock()
-        head = super().run_head(cut, array, profile=profile, clock=clock)
-        if self.device is None or cut == 0:
-            return head
-        op_s = self.device.sample_op_s(0, cut, self.now_s(), self._rng)
-        self._sleep(max(0.0, float(op_s.sum()) - (clock() - started_s)))
-        return HeadRun(
-            tensors=head.tensors,
-            device_s=clock() - started_s,
-            op_seconds=tuple(float(s) for s in op_s) if head.op_seconds is not None else None,
-        )
 
 
 def check_live(config: RunConfig, scenarios: Sequence[Scenario]) -> None:

@@ -23,94 +23,31 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from sciot.errors import ConfigError
 from sciot.planner import OraclePolicy, Planner, Policy, make_policy
+from sciot.sim._run_types import (
+    EXTRA_POLICIES,
+    ROW_FIELDS,
+    RUN_POLICIES,
+    InferenceRow,
+    ProgressFn,
+    RunConfig,
+    rounded_row,
+)
 from sciot.sim.environment import ComputeModel, Environment, LinkModel, Outcome
 from sciot.sim.netem import (
     EMULATION_LABELS,
-    EMULATIONS,
     IN_PROCESS,
     detect_kernel_netem,
     netem_fallback_note,
 )
 from sciot.sim.profiles import DeviceProfile, ModelProfile, device_profile, profile_model
 from sciot.sim.scenarios import BASE_BYTES_PER_S, BASE_RTT_S, SCENARIOS, Scenario, scenario
-
-RUN_POLICIES = ("adaptive", "sciot", "device-only", "edge-only", "oracle")
-EXTRA_POLICIES = ("oracle-dynamic",)
-ProgressFn = Callable[[int, str], None]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunConfig:
-    """What to run. ``requests`` is per client and policy; ``duration_s`` is virtual time."""
-
-    scenarios: tuple[str, ...] = tuple(SCENARIOS)
-    policies: tuple[str, ...] = RUN_POLICIES
-    requests: int = 5000
-    duration_s: float = 60.0
-    seed: int = 0
-    device: str = "esp32-s3"
-    model: str = "fomo96"
-    think_s: float = 0.001
-    timeout_s: float = 0.2
-    noise_cv: float = 0.05
-    straggler_prob: float = 0.005
-    max_wall_s: float = 120.0
-    emulation: str = "virtual"
-    live_transport: str = "http"
-
-    def __post_init__(self) -> None:
-        for name in self.scenarios:
-            scenario(name)
-        if self.emulation not in EMULATIONS:
-            raise ConfigError(
-                f"unknown emulation {self.emulation!r}; choose from {', '.join(EMULATIONS)}"
-            )
-        if self.live_transport not in ("http", "ws"):
-            raise ConfigError(f"live_transport must be http or ws, got {self.live_transport!r}")
-        allowed = (*RUN_POLICIES, *EXTRA_POLICIES)
-        for policy in self.policies:
-            if policy not in allowed and not policy.startswith("fixed:"):
-                raise ConfigError(f"unknown policy {policy!r}; choose from {', '.join(allowed)}")
-        if self.requests < 1 or not self.duration_s > 0 or self.max_wall_s <= 0:
-            raise ConfigError("requests must be >= 1 and duration_s, max_wall_s > 0")
-        if not self.scenarios or not self.policies:
-            raise ConfigError("choose at least one scenario and one policy")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InferenceRow:
-    """One inference as the CSV stores it."""
-
-    scenario: str
-    policy: str
-    client: str
-    index: int
-    start_s: float
-    cut: int
-    probe: bool
-    failed: bool
-    latency_ms: float
-    device_ms: float
-    edge_ms: float
-    network_ms: float
-    queue_ms: float
-    predicted_ms: float
-    uplink_bytes: int
-    downlink_bytes: int
-    energy_mj: float
-    true_bytes_per_s: float
-    true_rtt_ms: float
-    reason: str
-
-
-ROW_FIELDS = tuple(f.name for f in fields(InferenceRow))
 
 SUMMARY_FIELDS = (
     "scenario",
@@ -268,14 +205,6 @@ class _Loop:
             true_rtt_ms=rtt_s * 1e3,
             reason="",
         )
-
-
-_FLOAT_FIELDS = tuple(f.name for f in fields(InferenceRow) if f.type == "float")
-
-
-def rounded_row(row: InferenceRow) -> InferenceRow:
-    """Round like the CSV does, so a summary of these rows equals one of the rows read back."""
-    return replace(row, **{name: round(getattr(row, name), 6) for name in _FLOAT_FIELDS})
 
 
 def _queue(env: Environment, outcome: Outcome, edge_free_s: float) -> tuple[Outcome, float, float]:
