@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from edge_testkit import Fomo, edge_config
 
 from sciot.edge import TELEMETRY_COLUMNS, build_edge, read_telemetry
-from sciot.edge._telemetry import TelemetryWriter
+from sciot.edge._telemetry import TelemetryRow, TelemetryWriter
 from sciot.wire import InferResponse, Register, decode, encode
 
 
-def _row(i: int) -> tuple:  # type: ignore[type-arg]
-    return (float(i), "d", "0" * 16, i, 1, 2, 0.1, 10, 20, 0.01, 0.02, 0.13, "adaptive", "split")
+def _row(i: int, *, device_id: str = "d", seq: int | None = None) -> TelemetryRow:
+    return TelemetryRow(
+        float(i),
+        device_id,
+        "0" * 16,
+        i if seq is None else seq,
+        1,
+        2,
+        0.1,
+        10,
+        20,
+        0.01,
+        0.02,
+        0.13,
+        "adaptive",
+        "split",
+    )
 
 
 def test_rows_are_written_in_batches_and_read_back(tmp_path: Path) -> None:
@@ -49,3 +65,36 @@ def test_simulated_computation_delay_is_inside_edge_seconds(tmp_path: Path, fomo
         app.stop()
     assert isinstance(reply, InferResponse)
     assert reply.edge_seconds >= 0.02  # the planner sees the delay through the edge's time
+
+
+def test_a_row_sqlite_cannot_store_costs_only_itself(tmp_path: Path) -> None:
+    writer = TelemetryWriter(tmp_path / "t.sqlite", flush_interval_s=10.0, max_pending_rows=100)
+    for i in range(3):
+        writer.append(_row(i, device_id="good"))
+    writer.append(_row(99, device_id="bad", seq=2**63))  # beyond SQLite INTEGER
+    for i in range(3, 6):
+        writer.append(_row(i, device_id="good"))
+    assert writer.flush() == 6
+    writer.close()
+    counts = writer.counts()
+    assert (counts.written_rows, counts.dropped_rows, counts.pending_rows) == (6, 1, 0)
+    rows = read_telemetry(tmp_path / "t.sqlite")
+    assert [r["seq"] for r in rows] == [0, 1, 2, 3, 4, 5]
+    assert {r["device_id"] for r in rows} == {"good"}
+
+
+def test_the_writer_thread_keeps_writing_after_a_bad_row(tmp_path: Path) -> None:
+    writer = TelemetryWriter(tmp_path / "t.sqlite", flush_interval_s=0.01, max_pending_rows=100)
+    writer.start()
+    try:
+        writer.append(_row(0, device_id="bad", seq=2**64))
+        deadline = time.monotonic() + 30.0
+        while writer.counts().dropped_rows == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        writer.append(_row(1, device_id="good"))
+        while writer.counts().written_rows == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        writer.close()
+    assert writer.counts().written_rows == 1 and writer.counts().dropped_rows == 1
+    assert [r["device_id"] for r in read_telemetry(tmp_path / "t.sqlite")] == ["good"]

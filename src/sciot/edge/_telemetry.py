@@ -10,6 +10,7 @@ every ``flush_interval_s`` in one transaction. If the writer falls behind by mor
 from __future__ import annotations
 
 import collections
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -65,6 +66,18 @@ class TelemetryRow(NamedTuple):
 
 
 COLUMNS: tuple[str, ...] = TelemetryRow._fields
+# What binding or inserting one row can raise when a value does not fit a column (an integer
+# beyond 64 bits, a wrong type); the database failing as a whole is a plain sqlite3.Error.
+_BAD_ROW_ERRORS = (
+    OverflowError,
+    TypeError,
+    ValueError,
+    sqlite3.InterfaceError,
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+)
+_ROW_ERRORS = (*_BAD_ROW_ERRORS, sqlite3.Error)
+log = logging.getLogger(__name__)
 _INSERT = f"INSERT INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -116,7 +129,10 @@ class TelemetryWriter:
 
     def _run(self) -> None:
         while not self._stop.wait(self._flush_interval_s):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug; the thread must keep writing the next batches
+                log.exception("telemetry flush failed")
 
     def flush(self) -> int:
         """Write everything pending now; returns the number of rows written."""
@@ -128,16 +144,50 @@ class TelemetryWriter:
             return 0
         with self._conn_lock:
             try:
-                self._conn.execute("BEGIN")
-                self._conn.executemany(_INSERT, batch)
-                self._conn.execute("COMMIT")
-            except sqlite3.Error:
-                self._dropped += len(batch)
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                return 0
-        self._written += len(batch)
-        return len(batch)
+                self._write(batch)
+                written = len(batch)
+            except _ROW_ERRORS:
+                written = self._write_each(batch)
+        self._written += written
+        return written
+
+    def _write(self, batch: list[TelemetryRow]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(_INSERT, batch)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _write_each(self, batch: list[TelemetryRow]) -> int:
+        """The batch failed: write its rows one by one, so one bad row (a value SQLite cannot
+        bind) costs only itself; each refused row is counted as dropped."""
+        written, refused, first = 0, 0, ""
+        try:
+            self._conn.execute("BEGIN")
+            for row in batch:
+                try:
+                    self._conn.execute(_INSERT, row)
+                    written += 1
+                except _BAD_ROW_ERRORS as exc:
+                    refused += 1
+                    first = first or f"{type(exc).__name__}: {exc} (device {row.device_id!r})"
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # the database itself fails (disk full, I/O): all lost
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._dropped += len(batch)
+            log.error("telemetry: %d rows dropped, the database failed: %s", len(batch), exc)
+            return 0
+        if refused:
+            self._dropped += refused
+            log.warning(
+                "telemetry: %d row(s) the database refused were dropped; %s", refused, first
+            )
+        return written
 
     def counts(self) -> TelemetryCounts:
         return TelemetryCounts(
