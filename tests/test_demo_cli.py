@@ -10,16 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sciot.cli.demo import (
-    DEMO_LINKS,
-    DemoOptions,
-    DeviceEmulation,
-    device_speed_factor,
-    emulate_device,
-    run_demo,
-)
 from sciot.edge import read_telemetry
 from sciot.errors import ConfigError
+from sciot.sim.demo import DEMO_LINKS, DemoOptions, run_demo
+from sciot.sim.emulation import DeviceEmulation, device_speed_factor, emulate_device
 
 KEYS = {
     "devices",
@@ -61,6 +55,27 @@ def test_run_demo_serves_every_device(tmp_path: Path, transport: str) -> None:
     # Every inference the edge took part in was persisted.
     rows = read_telemetry(tmp_path / "t.sqlite")
     assert len(rows) >= doc["split_inferences"]
+
+
+def test_demo_without_telemetry_path_leaves_no_directory_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default telemetry lives in a temporary directory that the demo removes."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    emulation = DeviceEmulation(profile="this-machine", speed_factor=1.0, whole_model_s=0.0002)
+    summary = run_demo(DemoOptions(devices=1, duration_s=0.3), emulation=emulation)
+    assert summary.inferences > 0 and summary.telemetry_path is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_demo_is_library_code() -> None:
+    """The command only parses and prints: the orchestration lives in sciot.sim.demo."""
+    import sciot.cli.demo as command
+
+    assert command.run_demo is run_demo
+    assert not hasattr(command, "_run_device") and not hasattr(command, "emulate_device")
 
 
 def test_bad_options_are_config_errors() -> None:
