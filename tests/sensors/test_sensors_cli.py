@@ -60,3 +60,25 @@ def test_errors_are_one_line(
     assert exc.value.code == code
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_speed_flag_errors_name_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["sensors", "run", "--quiet", "--speed", "0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'--speed'" in err and "> 0" in err and "<default>" not in err
+
+
+def test_a_run_without_anomalies_shows_no_scores_and_says_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 1 wall s at 20 simulated s per s ends long before the anomaly warm-up.
+    main(["sensors", "run", "--duration", "1", "--speed", "20", "--quiet"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["events"] == 0
+    assert doc["precision"] is None and doc["recall"] is None and doc["f1"] is None
+    assert "warmup_s" in doc["scores_note"] and "--duration" in doc["scores_note"]
+    main(["sensors", "run", "--duration", "1", "--speed", "20"])
+    table = capsys.readouterr().out
+    assert "n/a" in table and "0.000" not in table

@@ -8,14 +8,16 @@ that rewards everything.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sciot.errors import ConfigError
-from sciot.sensors import default_config, evaluate_detection, parse_config
+from sciot.sensors import default_config, evaluate_detection, load_config, parse_config
 
 HOURS_S = 4 * 3600.0
+EXAMPLES_SENSORS = Path(__file__).resolve().parents[2] / "examples" / "sensors.yaml"
 
 
 def _sized(sigma: float) -> Any:
@@ -60,3 +62,15 @@ def test_bad_replay_lengths_are_refused() -> None:
         evaluate_detection(default_config(), simulated_s=0.0)
     with pytest.raises(ConfigError, match="chunk_s"):
         evaluate_detection(default_config(), simulated_s=10.0, chunk_s=0.0)
+
+
+@pytest.mark.parametrize(("source", "wall_s"), [("default", 10.0), ("example", 30.0)])
+def test_quick_start_runs_cover_anomalies(source: str, wall_s: float) -> None:
+    # `sciot sensors run` (10 s) and the docs' `--config examples/sensors.yaml --duration 30`
+    # must inject and catch anomalies: replay the simulated span those runs cover.
+    config = default_config() if source == "default" else load_config(EXAMPLES_SENSORS)
+    covered_s = wall_s * config.simulation.speed
+    doc = evaluate_detection(config, simulated_s=covered_s).to_json()
+    assert doc["events"] >= 5, doc
+    assert doc["f1"] is not None and doc["f1"] >= 0.8, doc
+    assert "scores_note" not in doc

@@ -59,7 +59,9 @@ def run(
     ] = None,
     speed: Annotated[
         float | None,
-        typer.Option("--speed", help="Override simulation.speed (simulated s per wall s).", min=0),
+        typer.Option(
+            "--speed", help="Override simulation.speed (simulated s per wall s, > 0).", max=1e6
+        ),
     ] = None,
     detector: Annotated[
         DetectorChoice | None, typer.Option("--detector", help="Override detection.detector.")
@@ -76,6 +78,10 @@ def run(
     from sciot.sensors import default_config, load_config, load_detector, parse_config
     from sciot.sensors import run_pipeline as run_sensor_pipeline
 
+    if speed is not None and speed <= 0:
+        raise typer.BadParameter(
+            f"must be > 0 simulated seconds per wall second, got {speed:g}", param_hint="'--speed'"
+        )
     cfg = load_config(config) if config is not None else default_config()
     overrides: dict[str, Any] = cfg.model_dump()
     if encoding is not None:
@@ -196,11 +202,16 @@ def _print_summary(doc: dict[str, Any]) -> None:
         "recall",
         "f1",
     ):
-        totals.add_row(key, _fmt(doc[key], 1 if key == "readings_per_s" else 3))
+        unscored = key in ("precision", "recall", "f1") and "scores_note" in doc
+        totals.add_row(
+            key, "n/a" if unscored else _fmt(doc[key], 1 if key == "readings_per_s" else 3)
+        )
     latency = doc["latency_ms"]
     totals.add_row("latency p50 / p99 ms", f"{_fmt(latency['p50'], 2)} / {_fmt(latency['p99'], 2)}")
     console.print(totals)
-    if doc["per_kind"]:
+    if "scores_note" in doc:
+        console.print(f"scores n/a: {doc['scores_note']}", markup=False, highlight=False)
+    if doc["per_kind"] and "scores_note" not in doc:
         kinds = Table(title="detection per anomaly kind (event level)")
         for column in ("kind", "events", "caught", "false alerts", "precision", "recall", "f1"):
             kinds.add_column(column, justify="left" if column == "kind" else "right")

@@ -273,7 +273,10 @@ class RunReport:
         }
         if self.scores is not None:
             o = self.scores.overall
-            doc.update(precision=o.precision, recall=o.recall, f1=o.f1)
+            if self.events:
+                doc.update(precision=o.precision, recall=o.recall, f1=o.f1)
+            # With no event to catch, a score would grade the detector on nothing: all three
+            # stay null and ``scores_note`` (from ``extra``) says why.
             doc["per_kind"] = {
                 kind: {
                     "events": s.events,
@@ -508,6 +511,8 @@ def _report(
     latencies = [a.latency_ms for a in ingest.alerts]
     seen = scores.overall.events if scores is not None else len(events)
     extra: dict[str, Any] = {}
+    if not seen:
+        extra["scores_note"] = _no_events_reason(config, publisher, ingest)
     if publisher is not None:
         # Messages published here that never reached the inbox (QoS 0 loss at the broker, or
         # still in flight when the run ended): counted, so a loss is never silent.
@@ -526,4 +531,32 @@ def _report(
         events=seen,
         detector=ingest.detector,
         extra=extra,
+    )
+
+
+def _no_events_reason(
+    config: PipelineConfig, publisher: SensorPublisher | None, ingest: IngestStage
+) -> str:
+    """Why a run has no anomaly to score, and what to change so that it has some."""
+    if publisher is None:
+        return (
+            "no anomaly events arrived on sensors/+/anomaly for the sensors ingested here; the "
+            "publishing process announces them, so run it while this one ingests"
+        )
+    covered_s = 0.0 if ingest.newest_s is None else ingest.newest_s - publisher.simulator.start_s
+    anomalies = config.anomalies
+    speed = config.simulation.speed
+    if not anomalies.kinds:
+        return "no anomaly was injected: anomalies.kinds is empty"
+    if covered_s <= anomalies.warmup_s + anomalies.min_gap_s:
+        return (
+            f"no anomaly was injected: the run covered {covered_s:.0f} simulated s and the "
+            f"first anomaly comes after anomalies.warmup_s + min_gap_s = "
+            f"{anomalies.warmup_s + anomalies.min_gap_s:g} s; run longer (--duration) or faster "
+            f"(--speed, now {speed:g} simulated s per wall s)"
+        )
+    return (
+        f"no anomaly ended within the {covered_s:.0f} simulated s this run covered (mean gap "
+        f"between one sensor's anomalies: {anomalies.mean_gap_s:g} s); run longer (--duration) "
+        f"or faster (--speed, now {speed:g})"
     )
