@@ -19,12 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sciot.edge._core import EdgeCore, PlannerWorker, Reply
 from sciot.edge._metrics import render_metrics, stats_json
+from sciot.errors import LocalProtocolError
 from sciot.transport import FRAME_CONTENT_TYPE, FRAME_PATH, WS_PATH
 from sciot.wire import DeviceProfile, ErrorFrame, Register, RegisterAck, decode, encode
 
@@ -160,13 +162,49 @@ async def _respond(send: Send, reply: Reply, *, close: bool = False) -> None:
 
 
 class RegistrationBody(BaseModel):
-    """SCIoT-style JSON registration (``/api/registration``)."""
+    """SCIoT-style JSON registration (``/api/registration``).
+
+    The field limits here are only the cheap first line; the wire message's own checks (bytes,
+    not characters; valid Unicode) decide, and their refusals are answered as 422 too.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     device_id: str = Field(min_length=1, max_length=64)
-    model_id: str | None = None
-    kind: str = ""
+    model_id: str | None = Field(default=None, pattern=r"^([0-9a-f]{16})?$")
+    kind: str = Field(default="", max_length=255)
+
+
+def _register_message(body: RegistrationBody, default_model_id: str) -> Register:
+    """The wire registration a JSON body stands for, or a 422 naming what is wrong with it."""
+    try:
+        return Register(
+            device_id=body.device_id,
+            model_id=body.model_id or default_model_id,
+            profile=DeviceProfile(kind=body.kind),
+        )
+    except LocalProtocolError as exc:
+        raise HTTPException(status_code=422, detail=f"invalid registration: {exc}") from None
+
+
+def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a body that fails validation, rendered so any input can be answered.
+
+    The stock handler echoes each offending input back, and rendering a lone surrogate or a
+    NaN from the junk body then fails: a 500 for the client's mistake. Here each error keeps
+    where and what (``loc``, ``msg``, ``type``) and the input only as a short ASCII repr.
+    """
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+            "input": ascii(error.get("input"))[:200],
+        }
+        for error in errors
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
 
 
 def _build_api(edge: EdgeApp) -> FastAPI:
@@ -181,6 +219,7 @@ def _build_api(edge: EdgeApp) -> FastAPI:
             edge.stop()
 
     api = FastAPI(title="sciot edge", lifespan=lifespan, docs_url=None, redoc_url=None)
+    api.add_exception_handler(RequestValidationError, _invalid_request)
 
     @api.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -196,10 +235,7 @@ def _build_api(edge: EdgeApp) -> FastAPI:
 
     @api.post("/api/registration")
     def registration(body: RegistrationBody) -> dict[str, Any]:
-        model_id = body.model_id or next(iter(core.models))
-        register = Register(
-            device_id=body.device_id, model_id=model_id, profile=DeviceProfile(kind=body.kind)
-        )
+        register = _register_message(body, next(iter(core.models)))
         reply = decode(core.handle_frame(encode(register), time.time()).frame)
         if isinstance(reply, ErrorFrame):
             raise HTTPException(status_code=int(reply.code), detail=reply.reason)

@@ -2,14 +2,18 @@
 
 The demo, the tests and the benchmark need an edge server in the same process that they can
 start, address and stop deterministically; binding the socket ourselves (port 0) avoids the
-race of "find a free port, then hope nobody takes it".
+race of "find a free port, then hope nobody takes it". Uvicorn's one-warning-per-junk-connection
+log lines are aggregated (:class:`ClientFaultLogFilter`), so a junk or slow-loris flood cannot
+flood the log.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +64,67 @@ class RunningServer:
         self.stop()
 
 
+# Warnings uvicorn logs once per connection whose bytes are not HTTP (or an upgrade it refuses):
+# the client's fault, and as many lines as a flood has connections.
+CLIENT_FAULT_MESSAGES = frozenset(
+    ("Invalid HTTP request received.", "Unsupported upgrade request.")
+)
+CLIENT_FAULT_WINDOW_S = 10.0
+
+
+class ClientFaultLogFilter(logging.Filter):
+    """Lets one client-fault warning of a kind through per window and counts the rest.
+
+    The first line after a quiet window carries how many were held back, so nothing is hidden,
+    only aggregated; every other record passes untouched.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = CLIENT_FAULT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_shown: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message not in CLIENT_FAULT_MESSAGES:
+            return True
+        now = self._clock()
+        with self._lock:
+            last = self._last_shown.get(message)
+            if last is not None and now - last < self.window_s:
+                self._held[message] = self._held.get(message, 0) + 1
+                self.suppressed += 1
+                return False
+            self._last_shown[message] = now
+            held = self._held.pop(message, 0)
+        if held:
+            record.msg = (
+                f"{message} ({held} more like it held back in the last {self.window_s:g} s)"
+            )
+            record.args = ()
+        return True
+
+
+def quiet_client_faults(logger_name: str = "uvicorn.error") -> ClientFaultLogFilter:
+    """Install (once) the aggregating filter on uvicorn's error logger and return it."""
+    logger = logging.getLogger(logger_name)
+    for existing in logger.filters:
+        if isinstance(existing, ClientFaultLogFilter):
+            return existing
+    installed = ClientFaultLogFilter()
+    logger.addFilter(installed)
+    return installed
+
+
 def bind_loopback(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -91,7 +156,8 @@ def serve_in_thread(
         "ws_max_size": 64 * 1024 * 1024,
     }
     options.update(uvicorn_options)
-    config = uvicorn.Config(app, **options)
+    config = uvicorn.Config(app, **options)  # configures uvicorn's loggers
+    quiet_client_faults()
     server = uvicorn.Server(config)
 
     def run() -> None:

@@ -19,7 +19,7 @@ from sciot.edge._app import EdgeApp
 from sciot.edge._config import EdgeConfig
 from sciot.edge._core import EdgeCore
 from sciot.edge._models import load_served_model
-from sciot.edge._runner import RunningServer, bind_loopback, serve_in_thread
+from sciot.edge._runner import RunningServer, bind_loopback, quiet_client_faults, serve_in_thread
 from sciot.edge._telemetry import TelemetryWriter
 
 # A request thread waiting for the GIL should not wait a whole default 5 ms switch interval
@@ -71,7 +71,9 @@ def run_edge(config: EdgeConfig, *, on_ready: Callable[[str], None] | None = Non
     app = build_edge(config)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     sock = bind_loopback(config.host, config.port)
-    server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(config)))
+    uvicorn_config = uvicorn.Config(app, **_uvicorn_options(config))  # configures its loggers
+    quiet_client_faults()
+    server = uvicorn.Server(uvicorn_config)
     host, port = sock.getsockname()[:2]
     url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
     if on_ready is not None:
