@@ -1,8 +1,10 @@
 """Transports that move wire frames: HTTP, WebSocket, MQTT, TCP and UDP.
 
-Client side: :class:`HttpClientTransport` and :class:`WebSocketClientTransport`, both
-:class:`ClientTransport` (``request(payload, timeout_s=...) -> bytes``, ``close()``). The
-server side of HTTP and WebSocket lives in :mod:`sciot.edge`, which serves the same frames.
+Client side: :class:`HttpClientTransport`, :class:`WebSocketClientTransport`,
+:class:`TcpClientTransport`, :class:`UdpClientTransport` and :class:`MqttClientTransport`, all
+:class:`ClientTransport` (``request(payload, timeout_s=...) -> bytes``, ``close()``), picked
+by URL scheme with :func:`client_transport`. The server side lives in :mod:`sciot.edge`,
+which serves the same frames on every transport.
 """
 
 from sciot.transport._client import (
@@ -15,6 +17,9 @@ from sciot.transport._client import (
     client_transport,
 )
 from sciot.transport._emulated import EmulatedExchange, EmulatedTransport, LinkEmulator
+from sciot.transport._mqtt import MqttClientTransport
+from sciot.transport._tcp import TcpClientTransport
+from sciot.transport._udp import UdpClientTransport
 
 __all__ = [
     "FRAME_CONTENT_TYPE",
@@ -25,6 +30,9 @@ __all__ = [
     "EmulatedTransport",
     "HttpClientTransport",
     "LinkEmulator",
+    "MqttClientTransport",
+    "TcpClientTransport",
+    "UdpClientTransport",
     "WebSocketClientTransport",
     "client_transport",
 ]

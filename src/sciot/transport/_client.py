@@ -204,10 +204,24 @@ def _translate(exc: OSError, url: str, timeout_s: float) -> TransportError:
 
 
 def client_transport(url: str) -> ClientTransport:
-    """Pick the transport from the URL scheme (``http://`` or ``ws://``)."""
+    """Pick the transport from the URL scheme: ``http://``, ``ws://``, ``tcp://``, ``udp://``
+    or ``mqtt://``."""
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme == "http":
         return HttpClientTransport(url)
     if scheme == "ws":
         return WebSocketClientTransport(url)
-    raise ConfigError(f"edge URL {url!r}: scheme must be http:// or ws://")
+    # Imported here: those modules build on this one's helpers.
+    if scheme == "tcp":
+        from sciot.transport._tcp import TcpClientTransport
+
+        return TcpClientTransport(url)
+    if scheme == "udp":
+        from sciot.transport._udp import UdpClientTransport
+
+        return UdpClientTransport(url)
+    if scheme == "mqtt":
+        from sciot.transport._mqtt import MqttClientTransport
+
+        return MqttClientTransport(url)
+    raise ConfigError(f"edge URL {url!r}: scheme must be http://, ws://, tcp://, udp:// or mqtt://")

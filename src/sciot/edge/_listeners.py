@@ -1,0 +1,82 @@
+"""What the raw-socket listeners share: an event loop in a thread, and frame hand-off.
+
+The TCP and UDP listeners are thin adapters over :meth:`EdgeCore.handle_frame`: each runs
+its own asyncio loop in a daemon thread (start, address and stop it deterministically from
+tests, the demo and ``sciot serve``), serves cheap frames inline and sends tails that cost
+more than a thread hand-off to a small pool, exactly as the HTTP/WebSocket app does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sciot.edge._core import EdgeCore, Reply
+from sciot.errors import TransportError
+
+STARTUP_TIMEOUT_S = 10.0
+
+
+async def handle_on(core: EdgeCore, executor: ThreadPoolExecutor, data: bytes) -> Reply:
+    """One frame through the core, inline when its tail is cheaper than a hand-off."""
+    if core.runs_inline(data):
+        reply = core.handle_frame(data, time.time())
+    else:
+        loop = asyncio.get_running_loop()
+        reply = await loop.run_in_executor(executor, core.handle_frame, data, time.time())
+    if reply.delay_s > 0.0:
+        await asyncio.sleep(reply.delay_s)
+    return reply
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread that runs ``setup`` then serves until stopped."""
+
+    def __init__(self, name: str, setup: Callable[[], Awaitable[None]]) -> None:
+        self._name = name
+        self._setup = setup
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.teardown: Callable[[], Awaitable[None]] | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(STARTUP_TIMEOUT_S):
+            raise TransportError(f"{self._name} did not start within {STARTUP_TIMEOUT_S} s")
+        if self._error is not None:
+            self._thread.join(1.0)
+            if isinstance(self._error, TransportError):
+                raise self._error
+            raise TransportError(f"{self._name} failed to start: {self._error}")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._setup())
+        except BaseException as exc:  # reported to start()'s caller
+            self._error = exc
+            self._ready.set()
+            self._loop.close()
+            return
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            if self.teardown is not None:
+                self._loop.run_until_complete(self.teardown())
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout_s)
