@@ -28,6 +28,7 @@ LAYER = {
     "sensors": 3,
     "sim": 4,
     "analysis": 5,
+    "dashboard": 5,
     "cli": 6,
 }
 

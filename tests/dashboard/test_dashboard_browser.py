@@ -1,0 +1,156 @@
+"""The dashboard in a real headless chromium against a real edge and real device clients.
+
+Checked: the numbers on the page equal ``/api/stats``; a cut change made by the planner (the
+link to a device becomes slow) shows on the page within 2 s of the edge publishing it; a device
+that stops is shown as gone while the others stay active.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from dashboard_testkit import SwitchableLink, dashboard_edge
+
+pytestmark = pytest.mark.slow
+
+# Per-device /api/stats keys the device table shows, and the totals cards.
+DEVICE_KEYS = (
+    "next_cut",
+    "last_cut",
+    "mean_end_to_end_ms",
+    "mean_device_ms",
+    "mean_edge_ms",
+    "inferences",
+    "split_inferences",
+    "edge_only",
+    "device_only",
+    "offline",
+    "errors",
+    "planner_updates",
+)
+TOTAL_KEYS = ("inferences", "split_inferences", "frames")
+# An ESP32-class device: the whole model costs it tens of ms, so sending the input to the edge
+# over a fast link wins, and a slow link moves the planner to another cut.
+SLOW_DEVICE = {"speed_factor": 100.0}
+
+
+def _stats(url: str) -> dict[str, Any]:
+    return httpx.get(url + "/api/stats", timeout=5.0).raise_for_status().json()
+
+
+def _cell(page: Any, device_id: str, key: str) -> str:
+    text: str = page.text_content(f'tr[data-device="{device_id}"] td[data-key="{key}"]')
+    return text
+
+
+def _shown_equals(text: str, value: Any) -> bool:
+    if value is None:
+        return text == "–"
+    return abs(float(text) - float(value)) <= 0.005 + 1e-9
+
+
+def _wait_for_tick_after(page: Any, at_s: float) -> None:
+    page.wait_for_function(
+        "t => window.sciotLastTick && window.sciotLastTick.at_s > t", arg=at_s, timeout=5000
+    )
+
+
+def test_numbers_shown_equal_api_stats(page: Any) -> None:
+    with dashboard_edge() as edge:
+        for i in range(3):
+            edge.start_device(f"cam-{i}", transport="http" if i % 2 else "ws")
+        page.goto(edge.url + "/dashboard")
+        page.wait_for_selector('tr[data-device="cam-2"]', timeout=10000)
+        time.sleep(1.0)
+        edge.halt_all()  # counters stop moving; the planner's last round lands meanwhile
+        time.sleep(0.5)
+        _wait_for_tick_after(page, time.time())
+        stats = _stats(edge.url)
+        assert len(stats["devices"]) == 3
+        for entry in stats["devices"]:
+            assert entry["inferences"] > 0
+            for key in DEVICE_KEYS:
+                shown = _cell(page, entry["device_id"], key)
+                assert _shown_equals(shown, entry[key]), (entry["device_id"], key, shown)
+            assert _cell(page, entry["device_id"], "model") == entry["model"]
+        for key in TOTAL_KEYS:
+            shown = page.text_content(f'[data-total="{key}"]')
+            assert int(shown) == stats[key], (key, shown)
+        assert page.text_content('[data-total="devices"]') == "3"
+        assert page.text_content("#policy") == stats["policy"]
+
+
+def test_a_cut_change_by_the_planner_appears_within_2_s(page: Any) -> None:
+    link = SwitchableLink()
+    with dashboard_edge() as edge:
+        edge.start_device("cam-slow-link", link=link, **SLOW_DEVICE)
+        page.goto(edge.url + "/dashboard")
+        page.wait_for_selector('tr[data-device="cam-slow-link"]', timeout=10000)
+        before = _steady_cut(edge.url, "cam-slow-link")
+        _wait_for_tick_after(page, time.time())
+        assert _cell(page, "cam-slow-link", "next_cut") == str(before)
+
+        seen: list[int] = []
+        changed = threading.Event()
+        link.slow.set()
+        deadline_s = time.monotonic() + 60.0
+        while not changed.is_set() and time.monotonic() < deadline_s:
+            cut = _next_cut(edge.url, "cam-slow-link")
+            if cut != before:
+                seen.append(cut)
+                changed.set()
+            time.sleep(0.02)
+        assert changed.is_set(), f"the planner kept cut {before} on a slow link for 60 s"
+        published_s = time.monotonic()
+        page.wait_for_function(
+            """([id, old]) => {
+                const cell = document.querySelector(
+                    `tr[data-device="${id}"] td[data-key="next_cut"]`);
+                return cell && cell.textContent !== String(old);
+            }""",
+            arg=["cam-slow-link", before],
+            timeout=2000,
+        )
+        shown_after_s = time.monotonic() - published_s
+        shown = int(_cell(page, "cam-slow-link", "next_cut"))
+        seen.append(_next_cut(edge.url, "cam-slow-link"))
+        assert shown in seen, f"page shows cut {shown}, the edge published {seen}"
+        assert shown_after_s <= 2.0
+
+
+def _next_cut(url: str, device_id: str) -> int:
+    for entry in _stats(url)["devices"]:
+        if entry["device_id"] == device_id:
+            return int(entry["next_cut"])
+    raise AssertionError(f"{device_id} is not in /api/stats")
+
+
+def _steady_cut(url: str, device_id: str, *, steady_s: float = 1.0) -> int:
+    """The cut once the planner has kept it for ``steady_s`` (bounded wait)."""
+    deadline_s = time.monotonic() + 30.0
+    cut, since_s = _next_cut(url, device_id), time.monotonic()
+    while time.monotonic() < deadline_s:
+        now_cut = _next_cut(url, device_id)
+        if now_cut != cut:
+            cut, since_s = now_cut, time.monotonic()
+        elif time.monotonic() - since_s >= steady_s:
+            return cut
+        time.sleep(0.05)
+    raise AssertionError(f"{device_id}'s cut never settled for {steady_s} s within 30 s")
+
+
+def test_a_stopped_device_is_shown_as_gone(page: Any) -> None:
+    with dashboard_edge(gone_after_s=1.5) as edge:
+        edge.start_device("cam-stays")
+        leaving = edge.start_device("cam-leaves")
+        page.goto(edge.url + "/dashboard")
+        page.wait_for_selector('tr[data-device="cam-leaves"][data-status="active"]', timeout=10000)
+        leaving.halt()
+        page.wait_for_selector('tr[data-device="cam-leaves"][data-status="gone"]', timeout=6000)
+        assert _cell(page, "cam-leaves", "status") == "gone"
+        assert _cell(page, "cam-stays", "status") == "active"
+        assert page.text_content('[data-total="active_gone"]') == "1 / 1"
