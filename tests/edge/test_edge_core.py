@@ -235,3 +235,65 @@ def test_inline_can_be_switched_off(tmp_path: Path, fomo: Fomo) -> None:
         assert not app.core.runs_inline(encode(fomo.request(fomo.graph.num_ops - 1)))
     finally:
         app.stop()
+
+
+def test_peek_header_checks_magic_and_version(fomo: Fomo) -> None:
+    from sciot.errors import RemoteProtocolError
+    from sciot.wire import MessageType, peek_header
+
+    frame = encode(fomo.request(7, seq=42))
+    header = peek_header(frame)
+    assert header.msg_type == MessageType.INFER_REQUEST and header.cut == 7
+    assert header.seq == 42 and header.model_id == fomo.graph.model_id
+    assert header.frame_bytes == len(frame)
+    with pytest.raises(RemoteProtocolError, match="not a sciot frame"):
+        peek_header(b"XX" + frame[2:])
+    with pytest.raises(RemoteProtocolError, match="unsupported wire version 9"):
+        peek_header(frame[:2] + bytes([9]) + frame[3:])
+    with pytest.raises(RemoteProtocolError, match="shorter than"):
+        peek_header(frame[:10])
+
+
+def test_a_foreign_frame_is_never_served_inline(edge: EdgeApp, fomo: Fomo) -> None:
+    frame = encode(Register(device_id="cam-x", model_id=fomo.graph.model_id))
+    assert edge.core.runs_inline(frame)
+    assert not edge.core.runs_inline(b"XX" + frame[2:])
+
+
+def test_the_mailbox_merges_measurements_and_publishes_the_cut(edge: EdgeApp) -> None:
+    """Sans-I/O: any transport posts measurements; one round plans each device once."""
+    from sciot.edge._mailbox import MAX_PENDING_TRANSFERS, PlannerMailbox
+
+    model = next(iter(edge.core.models.values()))
+    published: list[tuple[str, int]] = []
+    mailbox = PlannerMailbox(
+        [model], "adaptive", seed=0, publish=lambda d, c: published.append((d, c))
+    )
+    first = mailbox.first_cut("cam-m", model, (1e-4,) * model.num_ops, 0.0)
+    assert 0 <= first <= model.num_ops
+    for i in range(10):
+        sample = TransferSample(uplink_bytes=1000 + i, downlink_bytes=100, seconds=0.001)
+        mailbox.post("cam-m", model, float(i), device_op_seconds=[(2e-4,)], transfer=sample)
+    assert mailbox.wakeup.is_set()
+    pending = mailbox._pending["cam-m"]
+    assert len(pending.transfers) == MAX_PENDING_TRANSFERS and pending.device_ops[0] == 2e-4
+    assert mailbox.plan_pending() == 1 and [d for d, _ in published] == ["cam-m"]
+    assert mailbox.plan_pending() == 0
+
+
+def test_edge_counts_cuts_as_the_device_does(tmp_path: Path, fomo: Fomo) -> None:
+    """Cut 0 is edge-only on both sides, interior cuts are splits (issue: 'split 2' on the
+    device against 'split_inferences: 0, edge_only: 2' on the edge)."""
+    app = build_edge(edge_config(tmp_path))
+    app.start()
+    try:
+        core = app.core
+        core.handle_frame(encode(Register(device_id="cam-c", model_id=fomo.graph.model_id)), 0.0)
+        for seq, cut in enumerate((0, 0, 10), start=1):
+            reply = core.handle_frame(encode(fomo.request(cut, device_id="cam-c", seq=seq)), 1.0)
+            assert reply.status == 200
+        (stats,) = [s for s in core.stats() if s.device_id == "cam-c"]
+    finally:
+        app.stop()
+    assert (stats.edge_only, stats.split_inferences, stats.inferences) == (2, 1, 3)
+    assert stats.cuts == {0: 2, 10: 1}

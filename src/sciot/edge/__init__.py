@@ -18,6 +18,7 @@ from sciot.edge._config import (
     load_edge_config,
 )
 from sciot.edge._core import DeviceStats, EdgeCore, Reply
+from sciot.edge._registry import EdgeDeviceStats
 from sciot.edge._runner import RunningServer, serve_in_thread
 from sciot.edge._server import build_edge, run_edge, start_edge
 from sciot.edge._telemetry import COLUMNS as TELEMETRY_COLUMNS
@@ -30,6 +31,7 @@ __all__ = [
     "DeviceStats",
     "EdgeApp",
     "EdgeConfig",
+    "EdgeDeviceStats",
     "EdgeCore",
     "ModelConfig",
     "PlannerConfig",

@@ -16,6 +16,7 @@ from sciot.wire._codec import (
     decode,
     encode,
 )
+from sciot.wire._header import FrameHeader, peek_header
 from sciot.wire._messages import (
     NO_MODEL,
     DeviceOnlyReport,
@@ -44,6 +45,7 @@ __all__ = [
     "ErrorCode",
     "ErrorFrame",
     "FrameDecoder",
+    "FrameHeader",
     "FrameTooLargeError",
     "InferRequest",
     "InferResponse",
@@ -61,5 +63,6 @@ __all__ = [
     "decode",
     "dequantise_int8",
     "encode",
+    "peek_header",
     "quantise_int8",
 ]

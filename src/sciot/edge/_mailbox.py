@@ -1,0 +1,241 @@
+"""The planner mailbox: measurements wait here until the planner has time for them.
+
+A full observe-and-decide costs about a millisecond, several times a whole split inference, so
+the request path never calls the planner. It posts what it measured (device and edge op
+times, transfer samples, outages) to the device's mailbox entry and returns;
+:meth:`PlannerMailbox.plan_pending`, run by :class:`PlannerWorker` in its own thread within a
+CPU budget, feeds every waiting entry to the device's planner and publishes the next cut.
+Under light load every inference is planned; under heavy load measurements of one device are
+merged, so planning cost stays bounded while serving scales. Any transport (HTTP, WebSocket,
+MQTT, TCP, UDP) shares one mailbox through the frame router.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sciot.edge._models import ServedModel
+from sciot.errors import ConfigError, PlannerError
+from sciot.planner import Planner, SplitSpace
+from sciot.wire import TransferSample
+
+log = logging.getLogger("sciot.edge")
+
+# Transfer samples kept per device between planner rounds: the newest ones. Each costs the
+# planner a link refit (~10 us); at 32 busy devices 16 per round made the planner thread the
+# edge's largest CPU user after the request path, for samples of near-identical frames.
+MAX_PENDING_TRANSFERS = 4
+
+PublishCut = Callable[[str, int], None]
+"""Called with a device id and the cut its planner chose (from the planner thread)."""
+
+
+@dataclass(slots=True)
+class PendingObservations:
+    """Measurements of one device waiting for the planner worker (merged when it lags)."""
+
+    model: ServedModel
+    device_ops: dict[int, float] = field(default_factory=dict)
+    edge_ops: dict[int, float] = field(default_factory=dict)
+    transfers: list[TransferSample] = field(default_factory=list)
+    outages: int = 0
+    """Offline reports received: the device's split attempts failed since the last round."""
+    now_s: float = 0.0
+
+
+def check_fixed_cut(policy: str, models: Sequence[ServedModel]) -> None:
+    """A ``fixed:K`` policy must name a cut every served model has (checked at startup)."""
+    if not policy.startswith("fixed:"):
+        return
+    try:
+        cut = int(policy.removeprefix("fixed:"))
+    except ValueError:
+        return  # the planner names the problem itself
+    for model in models:
+        if not 0 <= cut <= model.num_ops:
+            raise ConfigError(
+                f"key 'planner.policy': {policy!r} names cut {cut}, but model {model.label} "
+                f"has cuts 0..{model.num_ops}"
+            )
+
+
+class PlannerMailbox:
+    """One planner per served model, the devices' pending measurements, and the rounds."""
+
+    def __init__(
+        self, models: Sequence[ServedModel], policy: str, *, seed: int, publish: PublishCut
+    ) -> None:
+        check_fixed_cut(policy, models)
+        self.planners = {
+            m.model_id: Planner(
+                SplitSpace(
+                    num_ops=m.num_ops,
+                    crossing_bytes=(*m.crossing_bytes[:-1], 0),
+                    result_bytes=m.result_bytes,
+                ),
+                policy,
+                seed=seed,
+            )
+            for m in models
+        }
+        self.planner_lock = threading.Lock()  # the planners are not thread-safe
+        self.wakeup = threading.Event()
+        self._publish = publish
+        self._lock = threading.Lock()  # the pending entries
+        self._pending: dict[str, PendingObservations] = {}
+
+    def first_cut(
+        self, device_id: str, model: ServedModel, op_seconds: Sequence[float], now_s: float
+    ) -> int:
+        """A registering device's cut, decided at once from the profile it sent."""
+        planner = self.planners[model.model_id]
+        with self.planner_lock:
+            if op_seconds:
+                planner.observe_device_ops(
+                    device_id, dict(enumerate(op_seconds[: model.num_ops])), now_s
+                )
+            return self._decide(planner, device_id, model, now_s)
+
+    def post(
+        self,
+        device_id: str,
+        model: ServedModel,
+        now_s: float,
+        *,
+        device_op_seconds: Iterable[Sequence[float]] = (),
+        edge_ops: dict[int, float] | None = None,
+        transfer: TransferSample | None = None,
+        outage: bool = False,
+    ) -> None:
+        """Leave measurements for the next planner round. ``device_op_seconds`` lists per-op
+        timings oldest first, so the newest timing of an op wins; only the newest
+        :data:`MAX_PENDING_TRANSFERS` transfer samples are kept."""
+        with self._lock:
+            pending = self._pending.get(device_id)
+            if pending is None or pending.model is not model:
+                pending = self._pending[device_id] = PendingObservations(model=model)
+            for op_seconds in device_op_seconds:
+                if op_seconds:
+                    pending.device_ops.update(enumerate(op_seconds[: model.num_ops]))
+            if edge_ops:
+                pending.edge_ops = edge_ops
+            if transfer is not None:
+                if len(pending.transfers) >= MAX_PENDING_TRANSFERS:
+                    del pending.transfers[0]
+                pending.transfers.append(transfer)
+            if outage:
+                pending.outages += 1
+            pending.now_s = now_s
+        self.wakeup.set()
+
+    def plan_pending(self) -> int:
+        """Feed every device's pending measurements to its planner and publish the next cut;
+        returns how many devices were planned."""
+        with self._lock:
+            work, self._pending = self._pending, {}
+        for device_id, pending in work.items():
+            planner = self.planners[pending.model.model_id]
+            with self.planner_lock:
+                self._observe(planner, device_id, pending)
+                cut = self._decide(planner, device_id, pending.model, pending.now_s)
+            self._publish(device_id, cut)
+        return len(work)
+
+    @staticmethod
+    def _observe(planner: Planner, device_id: str, pending: PendingObservations) -> None:
+        now_s = pending.now_s
+        try:
+            if pending.device_ops:
+                planner.observe_device_ops(device_id, pending.device_ops, now_s)
+            if pending.edge_ops:
+                planner.observe_edge_ops(device_id, pending.edge_ops, now_s)
+            for t in pending.transfers:
+                planner.observe_transfer(
+                    device_id,
+                    uplink_bytes=t.uplink_bytes,
+                    downlink_bytes=t.downlink_bytes,
+                    seconds=t.seconds,
+                    now_s=now_s,
+                )
+            if pending.outages:
+                # After the transfers: the outage is the newest news about the link.
+                planner.observe_failure(device_id, now_s)
+        except PlannerError as exc:
+            log.warning("planner refused measurements of %s: %s", device_id, exc)
+
+    @staticmethod
+    def _decide(planner: Planner, device_id: str, model: ServedModel, now_s: float) -> int:
+        try:
+            cut = planner.decide(device_id, now_s).cut
+        except PlannerError as exc:
+            log.warning("planner failed for %s, keeping edge-only: %s", device_id, exc)
+            return 0
+        return min(max(cut, 0), model.num_ops)
+
+
+class Plannable(Protocol):
+    """What :class:`PlannerWorker` drives: a wake-up event and a planning round."""
+
+    @property
+    def wakeup(self) -> threading.Event: ...
+
+    def plan_pending(self) -> int: ...
+
+
+class PlannerWorker:
+    """Runs :meth:`PlannerMailbox.plan_pending` in a thread, using at most ``busy_fraction``
+    of it.
+
+    After each round that took ``t`` seconds it rests ``t * (1 / busy_fraction - 1)``, and at
+    least until ``min_round_s`` has passed since the round began, so the planner never takes
+    more than its share of the CPU from the request path; measurements arriving meanwhile are
+    merged into the next round. ``source`` is anything with a mailbox's ``wakeup`` and
+    ``plan_pending`` (the mailbox itself, or the :class:`~sciot.edge.EdgeCore` holding it).
+    """
+
+    def __init__(
+        self, source: Plannable, *, busy_fraction: float = 0.2, min_round_s: float = 0.05
+    ) -> None:
+        self._source = source
+        self._rest_factor = 1.0 / busy_fraction - 1.0
+        self._min_round_s = min_round_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sciot-planner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        source = self._source
+        while not self._stop.is_set():
+            source.wakeup.wait(0.2)
+            source.wakeup.clear()
+            started = time.perf_counter()
+            try:
+                planned = source.plan_pending()
+            except Exception:  # keep planning for the others; a bug is logged, not fatal
+                log.exception("planner round failed")
+                planned = 0
+            if planned:
+                took = time.perf_counter() - started
+                self._stop.wait(max(took * self._rest_factor, self._min_round_s - took))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._source.wakeup.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+
+
+__all__ = [
+    "MAX_PENDING_TRANSFERS",
+    "PendingObservations",
+    "Plannable",
+    "PlannerMailbox",
+    "PlannerWorker",
+]

@@ -1,0 +1,218 @@
+"""The device registry: who is registered with which model, and what each device did.
+
+Every counter the edge exports (``/api/stats``, ``/metrics``) is kept here, per device, under
+one lock; the frame router calls one ``count_*`` method per frame it served. An inference is
+counted by its *cut*, the same way the device counts it: ``split`` for an interior cut,
+``edge_only`` for cut 0 (the device sent its input), ``device_only`` for cut N (whole model on
+the device, reported in batches) and ``offline`` for inferences the device ran while it could
+not reach the edge.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sciot.edge._models import ServedModel
+from sciot.wire import OfflineRecord
+
+
+def outcome_of(cut: int, num_ops: int) -> str:
+    """The telemetry ``outcome`` of an inference the edge took part in, from its cut."""
+    if cut == 0:
+        return "edge_only"
+    return "device_only" if cut >= num_ops else "split"
+
+
+@dataclass(slots=True)
+class DeviceRecord:
+    """Everything the edge keeps about one registered device (mutable, lock-protected)."""
+
+    device_id: str
+    model: ServedModel
+    registered_at_s: float
+    kind: str = ""
+    next_cut: int = 0
+    last_cut: int | None = None
+    last_seen_s: float = 0.0
+    inferences: int = 0
+    split: int = 0
+    edge_only: int = 0
+    device_only: int = 0
+    offline: int = 0
+    errors: int = 0
+    cuts: dict[int, int] = field(default_factory=dict)
+    edge_s_sum: float = 0.0
+    device_s_sum: float = 0.0
+    end_to_end_s_sum: float = 0.0
+    uplink_bytes: int = 0
+    downlink_bytes: int = 0
+    planned: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EdgeDeviceStats:
+    """A snapshot of one device's counters as the edge saw them, for /api/stats and /metrics
+    (the device client's own view is :class:`sciot.device.DeviceStats`)."""
+
+    device_id: str
+    model: str
+    model_id: str
+    kind: str
+    inferences: int
+    split_inferences: int
+    edge_only: int
+    device_only: int
+    offline: int
+    errors: int
+    next_cut: int
+    last_cut: int | None
+    cuts: dict[int, int]
+    mean_edge_ms: float | None
+    mean_device_ms: float | None
+    mean_end_to_end_ms: float | None
+    uplink_bytes: int
+    downlink_bytes: int
+    planner_updates: int
+    last_seen_s: float
+
+
+class DeviceRegistry:
+    """Registered devices and their counters; thread-safe."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, DeviceRecord] = {}
+        self.rejected: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def get(self, device_id: str) -> DeviceRecord | None:
+        return self.devices.get(device_id)
+
+    def register(
+        self, device_id: str, model: ServedModel, *, kind: str, cut: int, now_s: float
+    ) -> DeviceRecord:
+        """Add a device, or refresh it; a device registering another model starts afresh."""
+        with self._lock:
+            record = self.devices.get(device_id)
+            if record is None or record.model is not model:
+                record = DeviceRecord(device_id=device_id, model=model, registered_at_s=now_s)
+                self.devices[device_id] = record
+            record.kind = kind
+            record.next_cut = cut
+            record.last_seen_s = now_s
+        return record
+
+    def publish_cut(self, device_id: str, cut: int) -> None:
+        """The planner's next cut for a device (the following reply carries it)."""
+        with self._lock:
+            record = self.devices.get(device_id)
+            if record is not None:
+                record.next_cut = cut
+                record.planned += 1
+
+    def count_refusal(self, reason: str, device_id: str) -> None:
+        with self._lock:
+            self.rejected[reason] = self.rejected.get(reason, 0) + 1
+            record = self.devices.get(device_id) if device_id else None
+            if record is not None:
+                record.errors += 1
+
+    def count_inference(
+        self,
+        record: DeviceRecord,
+        *,
+        cut: int,
+        device_s: float,
+        edge_s: float,
+        end_to_end_s: float,
+        uplink_bytes: int,
+        downlink_bytes: int,
+        now_s: float,
+    ) -> None:
+        """One inference the edge served (an ``InferRequest`` at ``cut``)."""
+        outcome = outcome_of(cut, record.model.num_ops)
+        with self._lock:
+            record.inferences += 1
+            if outcome == "split":
+                record.split += 1
+            elif outcome == "edge_only":
+                record.edge_only += 1
+            else:
+                record.device_only += 1
+            record.cuts[cut] = record.cuts.get(cut, 0) + 1
+            record.last_cut = cut
+            record.last_seen_s = now_s
+            record.edge_s_sum += edge_s
+            record.device_s_sum += device_s
+            record.end_to_end_s_sum += end_to_end_s
+            record.uplink_bytes += uplink_bytes
+            record.downlink_bytes += downlink_bytes
+
+    def count_local(
+        self,
+        record: DeviceRecord,
+        records: Iterable[OfflineRecord],
+        *,
+        offline: bool,
+        uplink_bytes: int,
+        now_s: float,
+    ) -> int:
+        """Inferences the device ran alone (device-only by decision, or ``offline``), counted
+        at the cut each record names; returns the device's next cut."""
+        with self._lock:
+            for r in records:
+                record.inferences += 1
+                if offline:
+                    record.offline += 1
+                else:
+                    record.device_only += 1
+                record.cuts[r.cut] = record.cuts.get(r.cut, 0) + 1
+                if not offline:
+                    record.last_cut = r.cut
+                record.device_s_sum += r.device_seconds
+                record.end_to_end_s_sum += r.device_seconds
+            record.last_seen_s = now_s
+            record.uplink_bytes += uplink_bytes
+            return record.next_cut
+
+    def count_downlink(self, record: DeviceRecord, downlink_bytes: int) -> None:
+        with self._lock:
+            record.downlink_bytes += downlink_bytes
+
+    def stats(self) -> list[EdgeDeviceStats]:
+        with self._lock:
+            return [_snapshot(r) for r in self.devices.values()]
+
+
+def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
+    online = r.inferences - r.offline
+
+    def mean_ms(total_s: float, count: int) -> float | None:
+        return None if count == 0 else 1000.0 * total_s / count
+
+    return EdgeDeviceStats(
+        device_id=r.device_id,
+        model=r.model.label,
+        model_id=r.model.model_id,
+        kind=r.kind,
+        inferences=r.inferences,
+        split_inferences=r.split,
+        edge_only=r.edge_only,
+        device_only=r.device_only,
+        offline=r.offline,
+        errors=r.errors,
+        next_cut=r.next_cut,
+        last_cut=r.last_cut,
+        cuts=dict(sorted(r.cuts.items())),
+        mean_edge_ms=mean_ms(r.edge_s_sum, online),
+        mean_device_ms=mean_ms(r.device_s_sum, r.inferences),
+        mean_end_to_end_ms=mean_ms(r.end_to_end_s_sum, r.inferences),
+        uplink_bytes=r.uplink_bytes,
+        downlink_bytes=r.downlink_bytes,
+        planner_updates=r.planned,
+        last_seen_s=r.last_seen_s,
+    )
+
+
+__all__ = ["DeviceRecord", "DeviceRegistry", "EdgeDeviceStats", "outcome_of"]
