@@ -8,6 +8,7 @@ import pytest
 
 from sciot.device import DeviceConfig
 from sciot.errors import ConfigError
+from sciot.model import demo_model_path
 
 
 def test_defaults_are_usable() -> None:
@@ -99,9 +100,20 @@ def test_delay_maps_onto_delay_spec() -> None:
 def test_relative_model_path_is_read_beside_the_config(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     model = tmp_path / "models" / "mine.tflite"
-    model.write_bytes(b"not read here")
+    model.write_bytes(demo_model_path("fomo96").read_bytes())
     path = tmp_path / "client.yaml"
     path.write_text("model: models/mine.tflite\n", encoding="utf-8")
     assert DeviceConfig.from_yaml(path).model == str(model)
     path.write_text("model: fomo96\n", encoding="utf-8")
     assert DeviceConfig.from_yaml(path).model == "fomo96"
+
+
+def test_a_non_model_file_is_refused_naming_its_path(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.tflite"
+    notes.write_text("these are not weights")
+    path = tmp_path / "client.yaml"
+    path.write_text(f"model: {notes}\n")
+    with pytest.raises(ConfigError) as exc:
+        DeviceConfig.from_yaml(path)
+    message = str(exc.value)
+    assert str(path) in message and "key 'model'" in message and str(notes) in message

@@ -77,3 +77,28 @@ def test_fixed_policy_beyond_the_model_is_refused_at_startup(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"planner\.policy.*cut 999"):
         build_edge(config)
     assert not (tmp_path / "t.sqlite").exists()
+
+
+def test_a_non_model_file_is_refused_naming_its_path_and_key(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.tflite"
+    notes.write_text("these are not weights")
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"models:\n  - path: {notes}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_edge_config(path)
+    message = str(exc.value)
+    assert str(path) in message and "models.0.path" in message and str(notes) in message
+    assert "not a TFLite model" in message
+
+
+@pytest.mark.parametrize("policy", ["nosuch", "fixed:x", "fixed:K"])
+def test_an_unknown_policy_names_the_file_and_the_key(tmp_path: Path, policy: str) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"planner:\n  policy: '{policy}'\n")
+    with pytest.raises(ConfigError, match=r"settings\.yaml: key 'planner\.policy': unknown policy"):
+        load_edge_config(path)
+
+
+def test_an_override_names_its_flag() -> None:
+    with pytest.raises(ConfigError, match=r"^--policy: key 'planner\.policy'"):
+        EdgeConfig().with_overrides(source="--policy", planner={"policy": "nosuch"})

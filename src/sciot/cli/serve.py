@@ -35,12 +35,17 @@ def serve_command(
     from sciot.edge import load_edge_config, run_edge
 
     settings = load_edge_config(config)
-    changes: dict[str, object] = {"host": host, "port": port}
+    # One override per flag, so a bad value is reported under the flag that carried it.
+    settings = settings.with_overrides(source="--host/--port", host=host, port=port)
     if telemetry is not None:
-        changes["telemetry"] = {**settings.telemetry.model_dump(), "path": str(telemetry)}
+        settings = settings.with_overrides(
+            source="--telemetry",
+            telemetry={**settings.telemetry.model_dump(), "path": str(telemetry)},
+        )
     if policy is not None:
-        changes["planner"] = {**settings.planner.model_dump(), "policy": policy}
-    settings = settings.with_overrides(**changes)
+        settings = settings.with_overrides(
+            source="--policy", planner={**settings.planner.model_dump(), "policy": policy}
+        )
     models = ", ".join(m.label for m in settings.models)
 
     def ready(url: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sciot._settings import read_yaml, validate_settings
+from sciot._settings import check_model_file, read_yaml, validate_settings
 from sciot.delays import DelayConfig
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -88,6 +88,16 @@ class DeviceConfig(BaseModel):
     def _printable_name(cls, value: str) -> str:
         if not value.isprintable() or value.strip() != value:
             raise ValueError("must be printable with no leading or trailing spaces")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model_file(cls, value: str) -> str:
+        # A path (as the client resolves it: a .tflite name or an existing file) must hold a
+        # TFLite model; anything else is a demo model name, checked when the client starts.
+        path = Path(value).expanduser()
+        if path.suffix == ".tflite" or path.is_file():
+            check_model_file(path)
         return value
 
     @field_validator("edge_url")

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sciot._settings import read_yaml, validate_settings
+from sciot._settings import check_model_file, read_yaml, validate_settings
 from sciot.delays import DelayConfig
+from sciot.planner import POLICY_NAMES
 from sciot.wire import DEFAULT_MAX_FRAME_BYTES
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -27,6 +28,11 @@ class ModelConfig(BaseModel):
 
     demo: str | None = None
     path: Path | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _a_model_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else check_model_file(value)
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> ModelConfig:
@@ -49,6 +55,20 @@ class PlannerConfig(BaseModel):
     seed: int = Field(default=0, ge=0)
     busy_fraction: float = Field(default=0.2, gt=0.0, le=1.0)
     min_round_s: float = Field(default=0.05, ge=0.0, le=10.0)
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        # Checked here, so a typo is refused with the file and key before the server starts.
+        # Whether fixed:K names a cut of the model is checked once the model is loaded.
+        cut = value.removeprefix("fixed:")
+        if value in POLICY_NAMES and value != "fixed:K":
+            return value
+        if value.startswith("fixed:") and cut.isdigit():
+            return value
+        raise ValueError(
+            f"unknown policy {value!r}; choose one of {', '.join(POLICY_NAMES)} (K: a cut index)"
+        )
 
 
 class TelemetryConfig(BaseModel):
@@ -101,11 +121,16 @@ class EdgeConfig(BaseModel):
         """Validate a parsed mapping; errors name the offending key and its source."""
         return validate_settings(cls, data, source=source, docs="docs/edge.md")
 
-    def with_overrides(self, **changes: Any) -> EdgeConfig:
-        """A copy with some top-level keys replaced, validated like the file was."""
+    def with_overrides(
+        self, *, source: str = "edge config overrides", **changes: Any
+    ) -> EdgeConfig:
+        """A copy with some top-level keys replaced, validated like the file was.
+
+        ``source`` names where the changes came from (a command-line flag) in errors.
+        """
         merged = self.model_dump()
         merged.update({k: v for k, v in changes.items() if v is not None})
-        return EdgeConfig.from_mapping(merged, source="edge config overrides")
+        return EdgeConfig.from_mapping(merged, source=source)
 
 
 def load_edge_config(path: str | Path | None) -> EdgeConfig:
