@@ -295,6 +295,7 @@ function setConnection(text) {
 }
 
 function onTick(tick) {
+  const started = performance.now();
   state.lastTickAt = Date.now();
   window.sciotLastTick = tick;
   setConnection("live");
@@ -308,6 +309,10 @@ function onTick(tick) {
   }
   addPoint(point);
   renderCharts();
+  // How long a tick takes to render, for the benchmark (bench/bench_dashboard.py).
+  const timings = (window.sciotRenderMs = window.sciotRenderMs || []);
+  timings.push(performance.now() - started);
+  if (timings.length > 1000) timings.shift();
 }
 
 function connect() {
