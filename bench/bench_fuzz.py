@@ -44,7 +44,7 @@ from websockets.sync.client import connect
 
 from sciot.device import DeviceClient, DeviceConfig
 from sciot.errors import RemoteProtocolError
-from sciot.model import load_model, split_model
+from sciot.model import ModelGraph, load_model, split_model
 from sciot.model.zoo import demo_model_path, load_demo_input
 from sciot.runtime import SegmentExecutor
 from sciot.transport import HttpClientTransport, WebSocketClientTransport
@@ -76,7 +76,7 @@ EDGE_VALUES = [
 ]
 
 
-def base_frames() -> tuple[list[bytes], str]:
+def base_frames() -> tuple[list[bytes], ModelGraph]:
     """Valid frames of each request type the edge accepts, from the demo model."""
     graph = load_model(demo_model_path("fomo96"))
     x = load_demo_input("fomo96", 3)
@@ -113,7 +113,7 @@ def base_frames() -> tuple[list[bytes], str]:
     frames.append(
         encode(OfflineReport(device_id=FUZZ_ID, model_id=graph.model_id, records=records[:2]))
     )
-    return frames, graph.model_id
+    return frames, graph
 
 
 def mutate(rng: random.Random, bases: list[bytes]) -> bytes:
@@ -376,7 +376,7 @@ def valid_device(url: str, index: int, stop: threading.Event, results: list[Any]
 
 
 def fuzz_live(
-    requests: int, devices: int, seed: int, bases: list[bytes], model_id: str
+    requests: int, devices: int, seed: int, bases: list[bytes], graph: ModelGraph
 ) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="sciot-fuzz-"))
     db, log = workdir / "telemetry.sqlite", workdir / "edge.log"
@@ -387,7 +387,7 @@ def fuzz_live(
     stats: list[Any] = []
     rss: list[float] = [rss_mib(process.pid)]
     try:
-        register = encode(Register(device_id=FUZZ_ID, model_id=model_id))
+        register = encode(Register(device_id=FUZZ_ID, model_id=graph.model_id))
         assert _post(host, int(port), "/v1/frame", register, "application/octet-stream")[0] == 200
         device_threads = [
             threading.Thread(target=valid_device, args=(url, i, stop, stats))
@@ -423,7 +423,7 @@ def fuzz_live(
             process.kill()
             process.wait(10)
     findings = {
-        **_telemetry_findings(db, stats),
+        **_telemetry_findings(db, stats, graph.num_ops),
         "seconds": round(elapsed, 1),
         "statuses": dict(sorted(tally.statuses.items())),
         "5xx": tally.server_errors(),
@@ -442,7 +442,7 @@ def fuzz_live(
     return findings
 
 
-def _telemetry_findings(db: Path, stats: list[Any]) -> dict[str, Any]:
+def _telemetry_findings(db: Path, stats: list[Any], num_ops: int) -> dict[str, Any]:
     conn = sqlite3.connect(db)
     try:
         per_device = dict(
@@ -452,6 +452,8 @@ def _telemetry_findings(db: Path, stats: list[Any]) -> dict[str, Any]:
             "SELECT COUNT(*) FROM inferences WHERE seq < 0 OR at_s < 0 OR device_s < 0 "
             "OR edge_s < 0 OR transfer_s < 0 OR end_to_end_s < 0 OR typeof(at_s) != 'real'"
         ).fetchone()[0]
+        beyond = conn.execute("SELECT COUNT(*) FROM inferences WHERE cut > ?", (num_ops,))
+        cut_beyond_model = beyond.fetchone()[0]
     finally:
         conn.close()
     done = {s.device_id: s.inferences for s in stats}
@@ -462,6 +464,7 @@ def _telemetry_findings(db: Path, stats: list[Any]) -> dict[str, Any]:
         "valid_lost_on_device": sum(s.lost for s in stats),
         "fuzz_rows_stored": sum(n for d, n in per_device.items() if d not in done),
         "rows_out_of_range": bad,
+        "rows_cut_beyond_model": cut_beyond_model,
     }
 
 
@@ -481,10 +484,10 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    bases, model_id = base_frames()
+    bases, graph = base_frames()
     decoder = fuzz_decoder(args.cases, args.seed, bases)
     print(json.dumps({"decoder": decoder}, indent=1), flush=True)
-    live = fuzz_live(args.requests, args.devices, args.seed, bases, model_id)
+    live = fuzz_live(args.requests, args.devices, args.seed, bases, graph)
     print(json.dumps({"live": live}, indent=1), flush=True)
 
 
