@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from sciot.device import DeviceClient, DeviceStats, InferenceOutcome
+    from sciot.device import DeviceClient, DeviceConfig, DeviceStats, InferenceOutcome
+    from sciot.sim.demo import DemoLink
+    from sciot.transport import ClientTransport
 
 
 def device_command(
@@ -43,6 +45,22 @@ def device_command(
         Path | None, typer.Option("--json", help="Also write the summary as JSON here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+    device_profile: Annotated[
+        str | None,
+        typer.Option(
+            "--device-profile",
+            help="Emulate a device class on this machine (esp32-s3, rpi-zero-2w, rpi4, "
+            "this-machine): sets speed_factor from its published speed, as sciot demo does.",
+        ),
+    ] = None,
+    link: Annotated[
+        str | None,
+        typer.Option(
+            "--link",
+            help="Emulate the network to the edge: loopback (not emulated), wifi (20 Mbit/s, "
+            "3 ms RTT) or lte (5 Mbit/s, 40 ms RTT), as sciot demo does.",
+        ),
+    ] = None,
 ) -> None:
     """Run a device client against an edge server (split inference, local fallback)."""
     from sciot.device import DeviceConfig, run_device
@@ -52,6 +70,9 @@ def device_command(
         settings = DeviceConfig.from_mapping(
             {**settings.model_dump(), "edge_url": edge_url}, source="--edge-url"
         )
+    emulated_link = _emulated_link(link)
+    if device_profile is not None:
+        settings = _emulate_profile(settings, device_profile)
     if count is None and duration is None:
         typer.echo("running until interrupted (Ctrl-C); use --count or --duration to bound it")
     undo_logging = _log_status_lines(quiet=quiet)
@@ -70,6 +91,7 @@ def device_command(
             settings,
             count=count,
             duration_s=duration,
+            transport=_link_transport(settings, emulated_link),
             on_outcome=progress.update,
             should_stop=lambda: bool(interrupted),
         )
@@ -78,8 +100,71 @@ def device_command(
         if on_main_thread:
             signal.signal(signal.SIGINT, previous)
     _print_summary(stats)
+    mostly_local = stats.inferences >= 10 and stats.split * 20 < stats.inferences
+    if mostly_local and settings.speed_factor <= 1.0 and emulated_link is None:
+        typer.echo(_NO_SPLIT_HINT, err=True)
     if json_path is not None:
         json_path.write_text(json.dumps(stats.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+_NO_SPLIT_HINT = (
+    "sciot device: almost every inference ran on the device alone: this device is as fast as "
+    "the edge (speed_factor 1) and reaches it over the bare loopback, so running the whole "
+    "model here is the cheapest choice and the planner makes it; to see splitting on a "
+    "development box, emulate a device class and a network, e.g. --device-profile esp32-s3 "
+    "--link wifi"
+)
+
+
+def _emulate_profile(settings: DeviceConfig, profile: str) -> DeviceConfig:
+    """``settings`` with ``speed_factor`` from a device class, timed against this machine."""
+    from sciot.device import DeviceConfig
+    from sciot.sim import DEVICE_PROFILES
+    from sciot.sim.emulation import device_speed_factor
+
+    if profile not in DEVICE_PROFILES:
+        raise typer.BadParameter(
+            f"unknown device profile {profile!r}; choose one of {', '.join(DEVICE_PROFILES)}",
+            param_hint="'--device-profile'",
+        )
+    factor = min(device_speed_factor(profile, settings.model), 10_000.0)
+    return DeviceConfig.from_mapping(
+        {**settings.model_dump(), "speed_factor": factor}, source="--device-profile"
+    )
+
+
+def _emulated_link(name: str | None) -> DemoLink | None:
+    """The named emulated network (``None`` for none or bare loopback)."""
+    if name is None:
+        return None
+    from sciot.sim.demo import DEMO_LINKS
+
+    if name not in DEMO_LINKS:
+        raise typer.BadParameter(
+            f"unknown link {name!r}; choose one of {', '.join(DEMO_LINKS)}", param_hint="'--link'"
+        )
+    link = DEMO_LINKS[name]
+    return None if link.bandwidth_mbit_s is None else link
+
+
+def _link_transport(settings: DeviceConfig, link: DemoLink | None) -> ClientTransport | None:
+    """The device's transport behind the emulated link (``None``: the plain one)."""
+    if link is None:
+        return None
+    import numpy as np
+
+    from sciot.device import open_transport
+    from sciot.transport import EmulatedTransport
+
+    model = link.link_model()
+    assert model is not None  # only emulated links get here
+    started_s = time.monotonic()
+    return EmulatedTransport(
+        open_transport(settings),
+        model,
+        rng=np.random.default_rng([settings.seed, 11]),
+        clock=lambda: time.monotonic() - started_s,
+    )
 
 
 class _Progress:

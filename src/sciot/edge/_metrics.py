@@ -31,7 +31,9 @@ def render_metrics(core: EdgeCore) -> str:
     lines.append(f"sciot_edge_devices {len(devices)}")
     family("sciot_edge_inferences_total", "counter", "Inferences by device and outcome.")
     for d in devices:
-        labels = f'device="{_label(d.device_id)}",model="{d.model_id}"'
+        # The model by the name it is served under (what a dashboard shows); the content hash
+        # stays beside it as model_id, which tells two versions of one name apart.
+        labels = f'device="{_label(d.device_id)}",model="{_label(d.model)}",model_id="{d.model_id}"'
         for outcome, count in (
             ("split", d.split_inferences),
             ("edge_only", d.edge_only),
