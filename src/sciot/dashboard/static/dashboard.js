@@ -15,7 +15,7 @@ const COLUMNS = [
   { key: "p50_ms", label: "p50 ms", src: "s", optional: true },
   { key: "p95_ms", label: "p95 ms", src: "s", optional: true },
   { key: "mean_end_to_end_ms", label: "mean ms", src: "s" },
-  { key: "recent_end_to_end_ms", label: "last interval ms", src: "d" },
+  { key: "recent_end_to_end_ms", label: "interval ms", src: "d" },
   { key: "mean_device_ms", label: "device ms", src: "s" },
   { key: "mean_edge_ms", label: "edge ms", src: "s" },
   { key: "bytes_per_inference", label: "bytes/inference", src: "d" },
@@ -37,7 +37,7 @@ const CHARTS = [
   { field: 1, title: "Cut per device (ops run on the device)" },
   { field: 2, title: "Inferences per second per device" },
   { field: 3, title: "Planner's RTT estimate per device (ms)" },
-  { field: 4, title: "Planner's bandwidth estimate per device (Mbit/s)" },
+  { field: 4, title: "Planner's bandwidth estimate per device (Mbit/s, log scale)", log: true },
 ];
 const PALETTE = ["#1f6feb", "#f0883e", "#1a7f37", "#a371f7", "#d29922", "#cf222e", "#0a7e8c", "#8c5a00"];
 const MAX_POINTS = 240;
@@ -112,7 +112,10 @@ function renderDevices(tick) {
     row.dataset.status = derived.status || "";
     columns.forEach((c, j) => {
       const source = c.src === "s" ? entry : derived;
-      setText(row.children[j], fmt(source[c.key], c.text));
+      let text = fmt(source[c.key], c.text);
+      // Until transfers of different sizes separate them, bandwidth is a guess, RTT the fit.
+      if (c.key === "bandwidth_mbit_s" && derived.link_identified === false && text !== "–") text += "?";
+      setText(row.children[j], text);
     });
   });
   for (const [id, row] of state.rows) {
@@ -211,8 +214,9 @@ function renderCharts() {
       const width = Math.max(300, holder.clientWidth - 14);
       const opts = {
         width, height: 180, legend: { show: ids.length <= PALETTE.length },
-        scales: { x: { time: true } }, series: [{}, ...chartSeries(ids)],
-        axes: [{}, { size: 50 }],
+        scales: { x: { time: true }, y: c.log ? { distr: 3 } : {} },
+        series: [{}, ...chartSeries(ids)],
+        axes: [{}, { size: c.log ? 76 : 60 }],
       };
       return new uPlot(opts, chartData(ids, k), holder);
     });
