@@ -5,7 +5,9 @@
 topological), with shapes, sizes and MAC estimates, and for every cut k (device runs ops
 [0, k)) the live tensors that would cross between device and edge. Residual and multi-branch
 graphs cross several tensors at a cut; a model output produced early crosses every later cut,
-because it must still reach the final outputs. Splitting itself lives in ``_split``.
+because it must still reach the final outputs. Ops that only compute weights from constants
+(``DEQUANTIZE`` of float16 weights, ``DENSIFY``...) are folded into the ops that read them and
+are no cut points (see ``_fold``). Splitting itself lives in ``_split``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sciot.errors import ModelError
 from sciot.model import _flatbuffer as fb
+from sciot.model._fold import FoldPlan, plan_folding
 from sciot.model._macs import estimate_macs
 from sciot.model._types import Cut, OpInfo, TensorInfo
 
@@ -31,6 +34,9 @@ _RESOURCE_OPS = frozenset({"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CA
 class ModelGraph:
     """A parsed TFLite model and its cuts; immutable and safe to share between threads.
 
+    ``ops`` are the activation ops (those whose result depends on the model's inputs), which
+    are what the planner places; ``folded_ops`` are the constant-derived ops each segment
+    carries along, their ``index`` being their position among the stored operators.
     ``cuts`` has ``num_ops + 1`` entries and ``cuts[k].index == k``. ``model_id`` (first 16
     hex digits of the SHA-256 of the bytes) names the model on the wire and in caches.
     """
@@ -42,11 +48,13 @@ class ModelGraph:
     outputs: tuple[TensorInfo, ...]
     cuts: tuple[Cut, ...]
     subgraph_count: int
+    folded_ops: tuple[OpInfo, ...] = ()
     # Parsed flatbuffer and per-cut tensor indices, for splitting without re-parsing.
-    _model: Any = field(repr=False, compare=False)
-    _input_ids: tuple[int, ...] = field(repr=False, compare=False)
-    _output_ids: tuple[int, ...] = field(repr=False, compare=False)
-    _cut_ids: tuple[tuple[int, ...], ...] = field(repr=False, compare=False)
+    _model: Any = field(default=None, repr=False, compare=False)
+    _input_ids: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    _output_ids: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    _cut_ids: tuple[tuple[int, ...], ...] = field(default=(), repr=False, compare=False)
+    _fold: FoldPlan | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_ops(self) -> int:
@@ -68,6 +76,30 @@ class ModelGraph:
     def calls_subgraphs(self) -> bool:
         """True when some top-level op runs another subgraph (WHILE, IF...)."""
         return any(op.calls_subgraphs for op in self.ops)
+
+    def segment_op_ids(self, start: int, stop: int) -> list[int]:
+        """Stored operator indices a segment of ops [start, stop) runs, folded ops first."""
+        if self._fold is None:
+            return list(range(start, stop))
+        return self._fold.segment(start, stop)
+
+    def stored_index(self, k: int) -> int:
+        """Position of activation op k among the flatbuffer's stored operators."""
+        return k if self._fold is None else self._fold.activation[k]
+
+    def with_excluded(self, reasons: dict[int, str]) -> ModelGraph:
+        """This graph with the given cuts blocked for the given reasons (others unchanged).
+
+        Used once a check has run the cuts: a cut LiteRT cannot run, or that does not chain
+        bit-exactly, stays in ``cuts`` (indices stay dense) but is no longer splittable.
+        """
+        cuts = tuple(
+            replace(cut, blocked_reason=reasons[cut.index])
+            if cut.index in reasons and cut.blocked_reason is None
+            else cut
+            for cut in self.cuts
+        )
+        return replace(self, cuts=cuts)
 
     def cut(self, k: int) -> Cut:
         if not 0 <= k <= self.num_ops:
@@ -136,12 +168,17 @@ def _analyse(data: bytes, model: Any) -> ModelGraph:
     sg = model.subgraphs[0]
     tensors = sg.tensors or []
     infos = [tensor_info(t) for t in tensors]
-    operators = list(sg.operators or [])
-    op_types = [fb.op_type_name(model, op) for op in operators]
-    ops = tuple(_op_info(k, op, op_types[k], infos) for k, op in enumerate(operators))
+    stored = list(sg.operators or [])
+    stored_types = [fb.op_type_name(model, op) for op in stored]
+    _refuse_custom_ops(stored_types)
     input_ids = tuple(int(i) for i in sg.inputs or [])
     output_ids = tuple(int(i) for i in sg.outputs or [])
-    _check_topological(operators, tensors)
+    _check_topological(stored, tensors)
+    fold = plan_folding(stored, stored_types, tensors, input_ids, output_ids)
+    operators = [stored[i] for i in fold.activation]
+    op_types = [stored_types[i] for i in fold.activation]
+    ops = tuple(_op_info(k, op, op_types[k], infos) for k, op in enumerate(operators))
+    folded_ops = tuple(_op_info(i, stored[i], stored_types[i], infos) for i in fold.folded)
     cut_ids = _crossing_ids(operators, input_ids, output_ids)
     blocked = _blocked_reasons(operators, op_types, tensors, cut_ids)
     cuts = tuple(
@@ -161,11 +198,23 @@ def _analyse(data: bytes, model: Any) -> ModelGraph:
         outputs=tuple(infos[i] for i in output_ids),
         cuts=cuts,
         subgraph_count=len(model.subgraphs),
+        folded_ops=folded_ops,
         _model=model,
         _input_ids=input_ids,
         _output_ids=output_ids,
         _cut_ids=cut_ids,
+        _fold=fold,
     )
+
+
+def _refuse_custom_ops(op_types: Sequence[str]) -> None:
+    """A custom op needs a kernel LiteRT does not have, so no part of the model could run."""
+    for k, name in enumerate(op_types):
+        if name.startswith("CUSTOM:"):
+            raise ModelError(
+                f"op {k} is the custom op {name.removeprefix('CUSTOM:')!r}, which LiteRT cannot "
+                "run; re-export the model with builtin ops only"
+            )
 
 
 def _op_info(index: int, op: Any, op_type: str, infos: Sequence[TensorInfo]) -> OpInfo:

@@ -1,6 +1,7 @@
 """Cutting a model into a head and a tail (or any op range) as standalone flatbuffers.
 
-A segment keeps the main subgraph's ops [start, stop) unchanged, takes the tensors crossing
+A segment keeps the main subgraph's ops [start, stop) unchanged (plus the folded,
+constant-derived ops they read, ahead of them), takes the tensors crossing
 into it as subgraph inputs and gives the tensors crossing out of it as subgraph outputs, by
 their original names. Everything else is pruned: tensors no kept op touches, constant buffers
 only the other side uses, operator codes, and subgraphs no kept op calls (WHILE / IF bodies
@@ -62,7 +63,7 @@ def extract_op(graph: ModelGraph, index: int) -> tuple[bytes, tuple[str, ...], t
     if not 0 <= index < graph.num_ops:
         raise ModelError(f"op {index} does not exist: this model has ops 0 to {graph.num_ops - 1}")
     model = graph._model
-    op = model.subgraphs[0].operators[index]
+    op = model.subgraphs[0].operators[graph.stored_index(index)]
     carried = _carried_ids(graph)
     ins = _unique(int(i) for i in op.inputs or [] if int(i) >= 0 and int(i) not in carried)
     outs = _unique(int(i) for i in op.outputs or [] if int(i) >= 0)
@@ -76,9 +77,14 @@ def extract_op(graph: ModelGraph, index: int) -> tuple[bytes, tuple[str, ...], t
 
 
 def _carried_ids(graph: ModelGraph) -> frozenset[int]:
-    """Tensors no op produces and no input provides: weights, constants, variables."""
+    """Tensors no activation op produces and no input provides: weights (expanded by folded
+    ops or stored as they are), constants, variables."""
     sg = graph._model.subgraphs[0]
-    produced = {int(i) for op in sg.operators or [] for i in op.outputs or []}
+    produced = {
+        int(i)
+        for k in range(graph.num_ops)
+        for i in sg.operators[graph.stored_index(k)].outputs or []
+    }
     produced.update(int(i) for i in sg.inputs or [])
     return frozenset(range(len(sg.tensors or []))) - produced
 
@@ -103,7 +109,7 @@ def build_segment(
             f"cannot split at cut {stop}: crossing tensors share a name ({names}), "
             "so the halves could not be connected by name"
         )
-    ops = [fb.shallow_copy(op) for op in sg.operators[start:stop]]
+    ops = [fb.shallow_copy(sg.operators[i]) for i in graph.segment_op_ids(start, stop)]
     called = _reachable_subgraphs(model, ops)
     new_subgraph = {old: new for new, old in enumerate([0, *called])}
     codes: dict[int, int] = {}

@@ -5,6 +5,8 @@ Building an interpreter costs far more than running a small segment, so a
 tensor indices looked up at construction. Inputs and outputs are addressed by tensor name, so
 a head's outputs feed a tail directly. An executor is not thread-safe (neither is the
 interpreter); share work between threads with :class:`~sciot.runtime.InterpreterPool`.
+Bytes this process has not run before are first built and run in the sandbox worker
+(``_sandbox``), so a model that would crash LiteRT is refused with an error instead.
 """
 
 from __future__ import annotations
@@ -96,10 +98,14 @@ class SegmentExecutor:
         "model_bytes",
     )
 
-    def __init__(self, model: ModelSource, *, num_threads: int = 1) -> None:
+    def __init__(self, model: ModelSource, *, num_threads: int = 1, sandboxed: bool = True) -> None:
         if num_threads < 1:
             raise ExecutionError(f"num_threads must be >= 1, got {num_threads}")
         self.model_bytes = read_model_bytes(model)
+        if sandboxed:
+            from sciot.runtime._sandbox import require_runnable
+
+            require_runnable(self.model_bytes, num_threads)
         try:
             self._interpreter = _new_interpreter(self.model_bytes, num_threads)
         except (ValueError, RuntimeError) as exc:
@@ -166,8 +172,9 @@ class SegmentExecutor:
             raise ExecutionError(f"LiteRT failed to run the segment: {_first_line(exc)}") from exc
 
     def get_outputs(self) -> dict[str, np.ndarray]:
+        # LiteRT hands 0-d tensors back as numpy scalars; a tail expects arrays.
         get = self._interpreter.get_tensor
-        return {name: get(index) for name, index in self._out_index.items()}
+        return {name: np.asarray(get(index)) for name, index in self._out_index.items()}
 
 
 def check_inputs(
