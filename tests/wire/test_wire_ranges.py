@@ -178,3 +178,19 @@ def test_a_tensor_too_wide_for_int8_carriage_is_refused_at_the_sender() -> None:
     huge = np.array([-3e38, 3e38], dtype=np.float32)
     with pytest.raises(LocalProtocolError, match="too wide"):
         quantise_int8(huge)
+
+
+@pytest.mark.parametrize("value", [1e300, 1.7e308, 1e6 * 1.5])
+def test_implausibly_long_durations_are_refused(value: float) -> None:
+    record = OfflineRecord(seq=1, cut=3, started_at_s=1.0, device_seconds=0.125)
+    report = encode(DeviceOnlyReport(device_id="d", model_id=MODEL, records=(record,)))
+    frame = _replace_once(report, struct.pack("<d", 0.125), struct.pack("<d", value))
+    with pytest.raises(
+        RemoteProtocolError, match=r"device_seconds must be finite, >= 0 and <= 1e\+06"
+    ):
+        decode(frame)
+    profile = DeviceProfile(op_seconds=(0.125, 0.25))
+    register = encode(Register(device_id="d", model_id=MODEL, profile=profile))
+    frame = _replace_once(register, struct.pack("<d", 0.25), struct.pack("<d", value))
+    with pytest.raises(RemoteProtocolError, match="op_seconds"):
+        decode(frame)

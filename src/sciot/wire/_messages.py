@@ -27,6 +27,7 @@ MAX_CUT = 0xFFFE  # 0xFFFF on the wire means "no cut"
 # INTEGER): a larger one would be accepted here and then fail where it is stored.
 MAX_SEQ = 2**63 - 1
 NO_MODEL = "0" * 16
+MAX_SECONDS = 1e6  # about 11.6 days
 
 
 class ErrorCode(enum.IntEnum):
@@ -81,9 +82,12 @@ def _check_cut(name: str, cut: int) -> None:
 
 
 def _check_seconds(name: str, values: tuple[float, ...]) -> None:
+    """Durations (and the speed factor): an inference step, a transfer or a whole inference
+    that took longer than ``MAX_SECONDS`` is a corrupt measurement, and squaring one near
+    float64's limit (as variance estimates do) would overflow."""
     for v in values:
-        if not math.isfinite(v) or v < 0.0:
-            raise LocalProtocolError(f"{name} must be finite and >= 0, got {v}")
+        if not 0.0 <= v <= MAX_SECONDS:  # also false for NaN
+            raise LocalProtocolError(f"{name} must be finite, >= 0 and <= {MAX_SECONDS:g}, got {v}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
