@@ -36,8 +36,21 @@ def edge() -> Iterator[DashboardEdge]:
                 for _ in range(12):
                     client.infer(array)
                 client.flush(force=True)
-        time.sleep(0.3)  # the planner's last round
+        _wait_until_quiet(running)
         yield running
+
+
+def _wait_until_quiet(edge: DashboardEdge) -> None:
+    """Until the planner's last rounds have landed: /api/stats unchanged for 0.5 s (bounded)."""
+    deadline_s = time.monotonic() + 15.0
+    before = _without_clock(_get(edge, "/api/stats").json())
+    while time.monotonic() < deadline_s:
+        time.sleep(0.5)
+        now = _without_clock(_get(edge, "/api/stats").json())
+        if now == before:
+            return
+        before = now
+    raise AssertionError("the edge's counters kept changing with every device idle")
 
 
 def _get(edge: DashboardEdge, path: str) -> httpx.Response:

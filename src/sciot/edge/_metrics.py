@@ -8,8 +8,10 @@ text format requires, since device ids come from devices.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
+
+from sciot.edge._registry import EdgeDeviceStats
 
 if TYPE_CHECKING:
     from sciot.edge._core import EdgeCore
@@ -75,11 +77,16 @@ def render_metrics(core: EdgeCore) -> str:
     return "\n".join(lines) + "\n"
 
 
+_DEVICE_FIELDS = tuple(f.name for f in fields(EdgeDeviceStats))
+
+
 def stats_json(core: EdgeCore) -> dict[str, Any]:
     devices = core.stats()
     per_device = []
     for d in devices:
-        entry = asdict(d)
+        # A shallow copy: dataclasses.asdict deep-copies every field, which made this document
+        # cost ~65 us per device (6.5 ms for a fleet of 100, built twice a second by a page).
+        entry = {name: getattr(d, name) for name in _DEVICE_FIELDS}
         entry["cuts"] = {str(k): v for k, v in d.cuts.items()}
         per_device.append(entry)
     telemetry = None if core.telemetry is None else asdict(core.telemetry.counts())

@@ -5,17 +5,24 @@ one lock; the frame router calls one ``count_*`` method per frame it served. An 
 counted by its *cut*, the same way the device counts it: ``split`` for an interior cut,
 ``edge_only`` for cut 0 (the device sent its input), ``device_only`` for cut N (whole model on
 the device, reported in batches) and ``offline`` for inferences the device ran while it could
-not reach the edge.
+not reach the edge. Each device also keeps its last ``LATENCY_WINDOW`` end-to-end latencies,
+so ``/api/stats`` can give percentiles of its recent inferences, not only means since it
+registered.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sciot.edge._models import ServedModel
 from sciot.wire import OfflineRecord
+
+LATENCY_WINDOW = 256
+"""End-to-end latencies kept per device for its p50 / p95 (its most recent inferences)."""
 
 
 def outcome_of(cut: int, num_ops: int) -> str:
@@ -49,6 +56,8 @@ class DeviceRecord:
     uplink_bytes: int = 0
     downlink_bytes: int = 0
     planned: int = 0
+    recent_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    """End-to-end seconds of the latest inferences the edge served or was told of."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +85,9 @@ class EdgeDeviceStats:
     downlink_bytes: int
     planner_updates: int
     last_seen_s: float
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    """Percentiles of the last ``LATENCY_WINDOW`` end-to-end latencies (None before any)."""
 
 
 class DeviceRegistry:
@@ -146,6 +158,7 @@ class DeviceRegistry:
             record.edge_s_sum += edge_s
             record.device_s_sum += device_s
             record.end_to_end_s_sum += end_to_end_s
+            record.recent_s.append(end_to_end_s)
             record.uplink_bytes += uplink_bytes
             record.downlink_bytes += downlink_bytes
 
@@ -172,6 +185,7 @@ class DeviceRegistry:
                     record.last_cut = r.cut
                 record.device_s_sum += r.device_seconds
                 record.end_to_end_s_sum += r.device_seconds
+                record.recent_s.append(r.device_seconds)
             record.last_seen_s = now_s
             record.uplink_bytes += uplink_bytes
             return record.next_cut
@@ -190,6 +204,8 @@ def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
 
     def mean_ms(total_s: float, count: int) -> float | None:
         return None if count == 0 else 1000.0 * total_s / count
+
+    recent = sorted(r.recent_s)
 
     return EdgeDeviceStats(
         device_id=r.device_id,
@@ -212,7 +228,17 @@ def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
         downlink_bytes=r.downlink_bytes,
         planner_updates=r.planned,
         last_seen_s=r.last_seen_s,
+        p50_ms=_percentile_ms(recent, 0.50),
+        p95_ms=_percentile_ms(recent, 0.95),
     )
+
+
+def _percentile_ms(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted seconds, in ms (what numpy calls ``inverted_cdf``)."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(len(ordered) * q))
+    return 1000.0 * ordered[rank - 1]
 
 
 __all__ = ["DeviceRecord", "DeviceRegistry", "EdgeDeviceStats", "outcome_of"]
