@@ -84,7 +84,9 @@ def test_every_cut_gives_the_full_models_result_bit_for_bit(
         # Device-only sends nothing on the inference's path (its report waits for the batch).
         assert (outcome.payload_bytes > 0) is split
     assert seen == list(range(num_ops + 1))
-    assert client.stats().split == num_ops
+    # Counted by cut as the edge counts them: cut 0 is edge-only, interior cuts are splits.
+    assert client.stats().split == num_ops - 1
+    assert client.stats().edge_only == 1
     assert client.stats().device_only == 1
 
 
@@ -500,7 +502,9 @@ def test_no_inference_lost_uncounted_and_no_crash(
     client.close()
     stats = client.stats()
     assert stats.inferences == events.count("infer")
-    assert stats.inferences == stats.split + stats.device_only + stats.local_fallbacks
+    assert stats.inferences == (
+        stats.split + stats.edge_only + stats.device_only + stats.local_fallbacks
+    )
     assert stats.queued == 0
     assert stats.uploaded + stats.lost == stats.local_fallbacks
     assert len(peer.records) == stats.uploaded

@@ -168,3 +168,29 @@ def test_unreachable_edge_at_start_runs_locally(
         assert client.start() is False
         assert client.infer(fomo_input).mode is InferenceMode.LOCAL
         assert client.stats().queued == 1
+
+
+@pytest.mark.parametrize("policy", ["adaptive", "fixed:10"])
+def test_device_and_edge_count_the_same_inferences(
+    tmp_path: Path, artefacts: CutArtefacts, fomo_input: np.ndarray, policy: str
+) -> None:
+    """Each side counts an inference by its cut: cut 0 edge-only, interior cuts split, cut N
+    device-only, whatever the planner chose (the device once said 'split 2' where the edge
+    said 'split_inferences: 0, edge_only: 2')."""
+    server, app = start_edge(_edge_config(tmp_path, planner={"policy": policy}))
+    try:
+        client = _device(server.http_url, artefacts, device_id="cam-count", initial_cut=0)
+        with client:
+            assert client.start()
+            for _ in range(12):
+                client.infer(fomo_input)
+        device = client.stats()
+        (edge,) = [s for s in app.core.stats() if s.device_id == "cam-count"]
+    finally:
+        server.stop()
+    assert device.local_fallbacks == 0 and device.edge_only >= 1
+    if policy == "fixed:10":
+        assert (device.edge_only, device.split) == (1, 11)
+    assert (edge.split_inferences, edge.edge_only) == (device.split, device.edge_only)
+    assert (edge.device_only, edge.inferences) == (device.device_only, device.inferences)
+    assert edge.cuts == dict(device.cuts)

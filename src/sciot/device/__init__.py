@@ -9,6 +9,7 @@ from sciot.device._config import (
     DeviceConfig,
     LocalInferenceConfig,
 )
+from sciot.device._head import ConfiguredSlowdown, HeadRunner, LocalHead
 from sciot.device._outcome import (
     DeviceStats,
     InferenceMode,
@@ -33,6 +34,7 @@ __all__ = [
     "Action",
     "Backoff",
     "BackoffConfig",
+    "ConfiguredSlowdown",
     "CrossingConfig",
     "CutArtefacts",
     "DelayConfig",
@@ -41,9 +43,11 @@ __all__ = [
     "DeviceOnlyBatch",
     "DeviceStats",
     "HeadRun",
+    "HeadRunner",
     "InferenceMode",
     "InferenceOutcome",
     "LatencySummary",
+    "LocalHead",
     "LocalInferenceConfig",
     "OfflineQueue",
     "RegistrationRefused",

@@ -1,6 +1,8 @@
-"""The device client: a thin driver around the sans-I/O session.
+"""The device client: the driver loop around the sans-I/O session.
 
-:class:`DeviceClient` owns the prepared cut artefacts, a transport and a clock. For each
+:class:`DeviceClient` owns the prepared cut artefacts, a head runner (``_head``), an exchange
+with the edge (``_exchange``, where bytes hit the wire), a report uploader (``_uploader``) and
+a clock. For each
 inference it asks the :class:`~sciot.device.Session` what to do, then either makes one round
 trip (head output, per-op timings and the last transfer measurement out; the result and the
 next cut back) or runs the whole model locally. At the device-only cut no round trip is made:
@@ -17,38 +19,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sciot.delays import DelaySpec
 from sciot.device._artefacts import CutArtefacts, HeadRun
 from sciot.device._config import DeviceConfig
+from sciot.device._exchange import CallFailed, Exchange, RoundTrip, describe
+from sciot.device._head import HeadRunner, head_runner_for
 from sciot.device._outcome import DeviceStats, InferenceMode, InferenceOutcome, StatsRecorder
-from sciot.device._queue import OfflineQueue
-from sciot.device._reports import DeviceOnlyBatch
 from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
-from sciot.errors import ConfigError, ExecutionError, SciotError, TransportError, WireError
+from sciot.device._uploader import ReportUploader
+from sciot.errors import ConfigError, WireError
 from sciot.transport import ClientTransport
 from sciot.wire import (
-    DEFAULT_MAX_FRAME_BYTES,
-    DeviceOnlyReport,
     DeviceProfile,
     ErrorCode,
     ErrorFrame,
     InferRequest,
     InferResponse,
-    Message,
-    OfflineAck,
     OfflineRecord,
-    OfflineReport,
     Register,
     RegisterAck,
     Tensor,
     TensorEncoding,
-    TransferSample,
-    decode,
-    encode,
 )
 
 LOGGER = logging.getLogger("sciot.device")
@@ -64,29 +57,15 @@ class RegistrationRefused(ConfigError):
         self.code = code
 
 
-class _CallFailed(SciotError):
-    """A round trip did not give a usable answer; ``forgotten`` means register again."""
-
-    def __init__(self, reason: str, *, forgotten: bool = False) -> None:
-        super().__init__(reason)
-        self.forgotten = forgotten
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _RoundTrip:
-    reply: Message
-    payload_bytes: int
-    reply_bytes: int
-    elapsed_s: float
-
-
 class DeviceClient:
     """Runs inferences for one device, split with the edge whenever the edge is reachable.
 
     ``clock`` (monotonic seconds) times everything and drives backoff; ``wall_clock`` stamps
-    messages; ``sleep`` realises simulated computation delays. All three are injectable so
-    tests and simulations control time. A client is not thread-safe (LiteRT interpreters are
-    not): give each device thread its own.
+    messages; ``sleep`` realises the slowdown the settings ask for (``speed_factor``,
+    ``computation_delay``). All three are injectable so tests and simulations control time.
+    ``head`` replaces how heads run (default: :func:`~sciot.device._head.head_runner_for`);
+    ``artefacts`` replaces the prepared model (an emulated device's paced heads). A client is
+    not thread-safe (LiteRT interpreters are not): give each device thread its own.
     """
 
     def __init__(
@@ -95,16 +74,15 @@ class DeviceClient:
         transport: ClientTransport,
         *,
         artefacts: CutArtefacts | None = None,
+        head: HeadRunner | None = None,
         clock: Clock = time.perf_counter,
         wall_clock: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger = LOGGER,
     ) -> None:
         self.config = config
-        self._transport = transport
         self._clock = clock
         self._wall_clock = wall_clock
-        self._sleep = sleep
         self._log = logger
         self.artefacts = (
             artefacts if artefacts is not None else CutArtefacts.from_source(config.model)
@@ -119,23 +97,31 @@ class DeviceClient:
             ),
             rng=np.random.default_rng([config.seed, 1]),
         )
-        self._delay = (
-            DelaySpec.from_mapping(config.computation_delay.as_mapping())
-            if config.computation_delay.enabled
-            else None
+        self._head = (
+            head
+            if head is not None
+            else head_runner_for(config, self.artefacts, rng=self._rng, sleep=sleep)
         )
         self._cut = self._initial_cut()
         self._profiled_cuts: set[int] = set()
         self._op_profile: tuple[float, ...] | None = None
-        self._queue: OfflineQueue[OfflineRecord] = OfflineQueue(config.offline_queue_size)
-        self._batch = DeviceOnlyBatch(
-            report_every=config.report_every, report_interval_s=config.report_interval_s
-        )
         self._stats = StatsRecorder()
         self._seq = 0
-        self._last_transfer: TransferSample | None = None
-        self._max_frame_bytes = DEFAULT_MAX_FRAME_BYTES
-        self._rejected = 0
+        self._exchange = Exchange(transport, timeout_s=config.timeout_s, clock=clock)
+        self._uploads = ReportUploader(
+            config,
+            self._exchange,
+            model_id=self.artefacts.model_id,
+            stats=self._stats,
+            seq=lambda: self._seq,
+            wall_clock=wall_clock,
+            on_ok=self._call_ok,
+            on_failed=self._call_failed,
+            adopt_cut=self._adopt_cut,
+            logger=logger,
+        )
+        self._queue = self._uploads.queue
+        self._batch = self._uploads.batch
         self._offline_since_s: float | None = None
         self._started = False
 
@@ -183,11 +169,11 @@ class DeviceClient:
         if action is Action.REGISTER and self._register(started_s, raise_refusal=False):
             action = Action.CALL
         if action is Action.CALL and len(self._queue) > 0:
-            action = self._upload_batch()
+            action = Action.CALL if self._uploads.upload_offline() else Action.LOCAL
         num_ops = self.artefacts.num_ops
         # Left device-only (a re-registration moved the cut): report what is left first.
         leftover = action is Action.CALL and len(self._batch) > 0 and self._cut != num_ops
-        if leftover and isinstance(self._report_device_only(), str):
+        if leftover and isinstance(self._uploads.report_device_only(), str):
             action = Action.LOCAL
         if action is not Action.CALL:
             wait_s = self._session.seconds_until_retry(self._clock())
@@ -198,7 +184,7 @@ class DeviceClient:
             return self._finish(self._run_device_only(seq, array, started_s, forced_local))
         try:
             outcome = self._run_split(seq, array, started_s)
-        except _CallFailed as exc:
+        except CallFailed as exc:
             self._call_failed(exc)
             outcome = self._run_local(seq, array, started_s, str(exc))
         else:
@@ -220,9 +206,9 @@ class DeviceClient:
             if action is Action.LOCAL:
                 break
             if len(self._queue) > 0:
-                if self._upload_batch() is not Action.CALL:
+                if not self._uploads.upload_offline():
                     break
-            elif isinstance(self._report_device_only(), str):
+            elif isinstance(self._uploads.report_device_only(), str):
                 break
         return self._stats.uploaded + self._stats.reported - before
 
@@ -230,7 +216,7 @@ class DeviceClient:
         return self._stats.snapshot(
             device_id=self.config.device_id,
             state=str(self._session.state),
-            lost=self._queue.dropped + self._rejected,
+            lost=self._uploads.lost,
             queued=len(self._queue),
         )
 
@@ -240,7 +226,7 @@ class DeviceClient:
             if self._started:
                 self.flush(force=True)
         finally:
-            self._transport.close()
+            self._exchange.close()
 
     def __enter__(self) -> DeviceClient:
         return self
@@ -274,8 +260,8 @@ class DeviceClient:
             sent_at_s=self._wall_clock(),
         )
         try:
-            trip = self._round_trip(message, TensorEncoding.RAW)
-        except _CallFailed as exc:
+            trip = self._exchange.round_trip(message, TensorEncoding.RAW)
+        except CallFailed as exc:
             self._call_failed(exc)
             return False
         reply = trip.reply
@@ -286,12 +272,12 @@ class DeviceClient:
             )
             if raise_refusal:
                 raise RegistrationRefused(refusal, reply.code)
-            self._call_failed(_CallFailed(refusal))
+            self._call_failed(CallFailed(refusal))
             return False
         if not isinstance(reply, RegisterAck) or reply.num_ops != self.artefacts.num_ops:
-            self._call_failed(_CallFailed(f"unexpected registration reply {_describe(reply)}"))
+            self._call_failed(CallFailed(f"unexpected registration reply {describe(reply)}"))
             return False
-        self._max_frame_bytes = reply.max_frame_bytes
+        self._exchange.max_frame_bytes = reply.max_frame_bytes
         self._session.handle(SessionEvent.REGISTERED, self._clock())
         self._stats.registrations += 1
         # A configured initial cut wins over the edge's first suggestion, once; after that
@@ -320,21 +306,10 @@ class DeviceClient:
         return True
 
     def _op_profile_s(self) -> tuple[float, ...]:
-        """Per-op seconds of the whole model on this device, measured once (median of three
-        runs on a zero input, slowed by ``speed_factor``, plus the simulated delay's mean):
-        the planner's first prior."""
+        """Per-op seconds of the whole model on this device, measured once: the planner's
+        first prior (see :meth:`HeadRunner.op_profile`)."""
         if self._op_profile is None:
-            spec = self.artefacts.graph.inputs[0]
-            zeros = np.zeros(spec.shape, dtype=spec.dtype)
-            runs = [
-                self._run_head(self.artefacts.num_ops, zeros, profile=True, simulate=False)
-                for _ in range(3)
-            ]
-            median = np.median(np.array([run.op_seconds for run in runs]), axis=0)
-            median = median * self.config.speed_factor
-            if self._delay is not None:
-                median = median + self._delay.expected_s
-            self._op_profile = tuple(float(s) for s in median)
+            self._op_profile = self._head.op_profile(self._clock)
         return self._op_profile
 
     # ------------------------------------------------------------------------ inference paths
@@ -351,23 +326,21 @@ class DeviceClient:
                 tensors=self._tensors(cut, head.tensors),
                 device_seconds=head.device_s,
                 device_op_seconds=head.op_seconds or (),
-                last_transfer=self._last_transfer,
+                last_transfer=self._exchange.last_transfer,
                 sent_at_s=self._wall_clock(),
             )
         except WireError as exc:
-            raise _CallFailed(f"cannot send cut {cut}: {exc}") from exc
-        trip = self._round_trip(request, self._encoding(cut))
+            raise CallFailed(f"cannot send cut {cut}: {exc}") from exc
+        trip = self._exchange.round_trip(request, self._encoding(cut))
         reply = trip.reply
         if not isinstance(reply, InferResponse) or reply.seq != seq or reply.cut != cut:
-            raise _CallFailed(f"unexpected reply to inference {seq}: {_describe(reply)}")
+            raise CallFailed(f"unexpected reply to inference {seq}: {describe(reply)}")
         outputs = {t.name: t.array for t in reply.tensors}
         if set(outputs) != set(self.artefacts.output_names):
             expected = list(self.artefacts.output_names)
-            raise _CallFailed(f"edge returned tensors {sorted(outputs)}, expected {expected}")
+            raise CallFailed(f"edge returned tensors {sorted(outputs)}, expected {expected}")
         network_s = max(0.0, trip.elapsed_s - reply.edge_seconds)
-        self._last_transfer = TransferSample(
-            uplink_bytes=trip.payload_bytes, downlink_bytes=trip.reply_bytes, seconds=network_s
-        )
+        self._exchange.last_transfer = trip.transfer(reply.edge_seconds)
         self._adopt_cut(reply.next_cut)
         return InferenceOutcome(
             outputs=outputs,
@@ -407,10 +380,11 @@ class DeviceClient:
             tensors=tensors,
         )
         self._batch.add(record, self._clock())
-        report = self._report_device_only() if self._batch.due(self._clock()) else None
+        due = self._batch.due(self._clock())
+        report = self._uploads.report_device_only() if due else None
         # A failed report queued this inference's record for upload: a local fallback.
         failed = isinstance(report, str)
-        trip = report if isinstance(report, _RoundTrip) else None
+        trip = report if isinstance(report, RoundTrip) else None
         return InferenceOutcome(
             outputs=head.tensors,
             cut=num_ops,
@@ -423,79 +397,6 @@ class DeviceClient:
             seq=seq,
             reason=report if isinstance(report, str) else "",
         )
-
-    def _report_device_only(self) -> _RoundTrip | str | None:
-        """Report the whole batch, in as few ``DeviceOnlyReport`` frames as the edge's frame
-        bound allows (one, unless results travel); returns the last round trip (``None`` if
-        there was nothing to report), or why it failed. On failure the unsent records move to
-        the offline queue: they reach the edge once it is back, as inferences made while it
-        was unreachable."""
-        records = self._batch.take()
-        trip: _RoundTrip | None = None
-        while records:
-            payload, count = self._device_only_payload(records)
-            try:
-                trip = self._send(payload, "device-only report")
-                reply = trip.reply
-                if not isinstance(reply, OfflineAck):
-                    raise _CallFailed(
-                        f"unexpected reply to a device-only report: {_describe(reply)}"
-                    )
-            except _CallFailed as exc:
-                for record in records:
-                    self._queue.push(record)
-                self._call_failed(exc)
-                return str(exc)
-            self._device_only_acked(trip, reply, count)
-            records = records[count:]
-        return trip
-
-    def _device_only_payload(self, records: tuple[OfflineRecord, ...]) -> tuple[bytes, int]:
-        """The frame of the longest prefix of ``records`` that fits the edge's bound, and its
-        length; a lone record too large to fit travels without its result tensors."""
-        count = len(records)
-        encoding = TensorEncoding.RAW_ZLIB if self.config.report_results else TensorEncoding.RAW
-        while True:
-            chunk = records[:count]
-            if count == 1 and chunk[0].tensors:
-                payload = self._encode_report(chunk, encoding)
-                if len(payload) <= self._max_frame_bytes:
-                    return payload, 1
-                chunk = (replace(chunk[0], tensors=()),)
-            payload = self._encode_report(chunk, encoding)
-            if len(payload) <= self._max_frame_bytes or count == 1:
-                return payload, count
-            count //= 2
-
-    def _encode_report(self, records: tuple[OfflineRecord, ...], encoding: TensorEncoding) -> bytes:
-        report = DeviceOnlyReport(
-            device_id=self.config.device_id,
-            model_id=self.artefacts.model_id,
-            records=records,
-            last_transfer=self._last_transfer,
-            seq=self._seq,
-            sent_at_s=self._wall_clock(),
-        )
-        return encode(report, encoding=encoding)
-
-    def _device_only_acked(self, trip: _RoundTrip, reply: OfflineAck, count: int) -> None:
-        self._session.handle(SessionEvent.CALL_OK, self._clock())
-        accepted = min(reply.accepted, count)
-        self._stats.reported += accepted
-        if accepted < count:
-            self._rejected += count - accepted
-            self._log.warning(
-                "%s: edge stored only %d of %d device-only records",
-                self.config.device_id,
-                accepted,
-                count,
-            )
-        # The ack carries no edge time: the whole round trip is the link's (the edge only
-        # counts the records), a small-frame sample the link estimator needs anyway.
-        self._last_transfer = TransferSample(
-            uplink_bytes=trip.payload_bytes, downlink_bytes=trip.reply_bytes, seconds=trip.elapsed_s
-        )
-        self._adopt_cut(reply.next_cut)
 
     def _run_local(
         self, seq: int, array: np.ndarray, started_s: float, reason: str
@@ -516,15 +417,7 @@ class DeviceClient:
             device_seconds=head.device_s,
             tensors=tensors,
         )
-        # Warn on the first drop and every thousandth after, not once per inference.
-        kept = self._queue.push(record)
-        if not kept and (self._queue.dropped == 1 or self._queue.dropped % 1000 == 0):
-            self._log.warning(
-                "%s: offline queue full (%d); dropped the oldest record (%d lost so far)",
-                self.config.device_id,
-                self._queue.capacity,
-                self._queue.dropped,
-            )
+        self._uploads.keep_offline(record)
         return InferenceOutcome(
             outputs=head.tensors,
             cut=num_ops,
@@ -538,158 +431,18 @@ class DeviceClient:
             reason=reason,
         )
 
-    def _run_head(
-        self, cut: int, array: np.ndarray, *, profile: bool, simulate: bool = True
-    ) -> HeadRun:
-        try:
-            head = self.artefacts.run_head(cut, array, profile=profile, clock=self._clock)
-        except SciotError:
-            raise
-        except Exception as exc:  # LiteRT raises plain RuntimeError / ValueError
-            raise ExecutionError(f"running ops [0, {cut}) on the device failed: {exc}") from exc
-        if profile and simulate:
-            self._profiled_cuts.add(cut)
-        return self._with_delay(self._slowed(head, cut), cut) if simulate else head
-
-    def _slowed(self, head: HeadRun, cut: int) -> HeadRun:
-        """An emulated slower device: sleep ``speed_factor - 1`` times the measured head time,
-        and report the slowed times, so the planner weighs the device as the slower one."""
-        factor = self.config.speed_factor
-        if factor == 1.0 or cut == 0:
-            return head
-        self._sleep(head.device_s * (factor - 1.0))
-        op_seconds = head.op_seconds
-        if op_seconds:
-            op_seconds = tuple(s * factor for s in op_seconds)
-        return HeadRun(tensors=head.tensors, device_s=head.device_s * factor, op_seconds=op_seconds)
-
-    def _with_delay(self, head: HeadRun, cut: int) -> HeadRun:
-        """Simulated computation delay, SCIoT-style: one draw per device op, really slept,
-        and added to the timings the edge sees so the planner can react to it."""
-        if self._delay is None or cut == 0:
-            return head
-        extra_s = np.array([self._delay.sample(self._rng) for _ in range(cut)])
-        self._sleep(float(extra_s.sum()))
-        op_seconds = head.op_seconds
-        if op_seconds:
-            op_seconds = tuple(float(s) for s in np.asarray(op_seconds) + extra_s)
-        return HeadRun(
-            tensors=head.tensors,
-            device_s=head.device_s + float(extra_s.sum()),
-            op_seconds=op_seconds,
-        )
-
-    # ------------------------------------------------------------------------ offline upload
-
-    def _upload_batch(self) -> Action:
-        """Upload the oldest queued records; returns CALL when the edge took them."""
-        batch, payload = self._offline_payload()
-        if not batch:
-            return Action.CALL
-        try:
-            trip = self._send(payload, "offline report")
-            reply = trip.reply
-            if not isinstance(reply, OfflineAck):
-                raise _CallFailed(f"unexpected reply to an offline report: {_describe(reply)}")
-        except _CallFailed as exc:
-            self._queue.put_back(batch)
-            self._call_failed(exc)
-            return Action.LOCAL
-        accepted = min(reply.accepted, len(batch))
-        self._stats.uploaded += accepted
-        if accepted < len(batch):
-            self._rejected += len(batch) - accepted
-            self._log.warning(
-                "%s: edge stored only %d of %d offline records",
-                self.config.device_id,
-                accepted,
-                len(batch),
-            )
-        self._adopt_cut(reply.next_cut)
-        self._log.info(
-            "%s: uploaded %d offline inferences (%d still queued)",
-            self.config.device_id,
-            accepted,
-            len(self._queue),
-        )
-        return Action.CALL
-
-    def _offline_payload(self) -> tuple[list[OfflineRecord], bytes]:
-        """The largest batch of the oldest records whose report fits the edge's frame bound;
-        a single record too large to ever fit is dropped and counted as lost."""
-        batch = self._queue.take(self.config.upload_batch)
-        while batch:
-            report = OfflineReport(
-                device_id=self.config.device_id,
-                model_id=self.artefacts.model_id,
-                records=tuple(batch),
-                seq=self._seq,
-                sent_at_s=self._wall_clock(),
-            )
-            try:
-                payload = encode(report, encoding=TensorEncoding.RAW_ZLIB)
-            except WireError as exc:  # cannot happen for records we built; never crash on it
-                self._rejected += len(batch)
-                self._log.error("%s: offline records dropped: %s", self.config.device_id, exc)
-                batch = self._queue.take(self.config.upload_batch)
-                continue
-            if len(payload) <= self._max_frame_bytes:
-                return batch, payload
-            if len(batch) == 1:
-                self._rejected += 1
-                self._log.warning(
-                    "%s: offline record %d (%d bytes) exceeds the edge's frame bound; dropped",
-                    self.config.device_id,
-                    batch[0].seq,
-                    len(payload),
-                )
-                batch = self._queue.take(self.config.upload_batch)
-                continue
-            half = len(batch) // 2
-            self._queue.put_back(batch[half:])
-            batch = batch[:half]
-        return [], b""
-
     # ------------------------------------------------------------------------ plumbing
 
-    def _round_trip(self, message: Message, encoding: TensorEncoding) -> _RoundTrip:
-        """Encode ``message`` and make one request/reply of it."""
-        try:
-            payload = encode(message, encoding=encoding)
-        except WireError as exc:
-            raise _CallFailed(f"cannot encode {type(message).__name__}: {exc}") from exc
-        return self._send(payload, type(message).__name__, register=isinstance(message, Register))
+    def _call_ok(self) -> None:
+        self._session.handle(SessionEvent.CALL_OK, self._clock())
 
-    def _send(self, payload: bytes, what: str, *, register: bool = False) -> _RoundTrip:
-        """One request/reply; every failure becomes :class:`_CallFailed`. Error frames are
-        failures too, except in reply to a registration, where they are a refusal."""
-        if len(payload) > self._max_frame_bytes:
-            raise _CallFailed(
-                f"{what} of {len(payload)} bytes exceeds the edge's "
-                f"max_frame_bytes={self._max_frame_bytes}"
-            )
-        sent_s = self._clock()
-        try:
-            reply_bytes = self._transport.request(payload, timeout_s=self.config.timeout_s)
-        except TransportError as exc:
-            raise _CallFailed(f"edge unreachable: {exc}") from exc
-        elapsed_s = self._clock() - sent_s
-        try:
-            reply = decode(reply_bytes, max_frame_bytes=max(self._max_frame_bytes, len(payload)))
-        except WireError as exc:
-            raise _CallFailed(f"malformed reply from the edge: {exc}") from exc
-        if isinstance(reply, ErrorFrame) and not register:
-            raise _CallFailed(
-                f"edge error {reply.code.name}: {reply.reason}", forgotten=_is_forgotten(reply)
-            )
-        return _RoundTrip(
-            reply=reply,
-            payload_bytes=len(payload),
-            reply_bytes=len(reply_bytes),
-            elapsed_s=elapsed_s,
-        )
+    def _run_head(self, cut: int, array: np.ndarray, *, profile: bool) -> HeadRun:
+        head = self._head.run(cut, array, profile=profile, clock=self._clock)
+        if profile:
+            self._profiled_cuts.add(cut)
+        return head
 
-    def _call_failed(self, exc: _CallFailed) -> None:
+    def _call_failed(self, exc: CallFailed) -> None:
         now_s = self._clock()
         self._stats.failures += 1
         if exc.forgotten and self._session.state is SessionState.REGISTERED:
@@ -762,16 +515,6 @@ class DeviceClient:
     def _finish(self, outcome: InferenceOutcome) -> InferenceOutcome:
         self._stats.record(outcome)
         return outcome
-
-
-def _is_forgotten(reply: Message) -> bool:
-    return isinstance(reply, ErrorFrame) and reply.code is ErrorCode.UNKNOWN_DEVICE
-
-
-def _describe(reply: Message) -> str:
-    if isinstance(reply, ErrorFrame):
-        return f"error {reply.code.name}: {reply.reason}"
-    return type(reply).__name__
 
 
 __all__ = ["DeviceClient", "RegistrationRefused"]

@@ -73,6 +73,8 @@ class DeviceStats:
     state: str
     inferences: int
     split: int
+    """Round trips at an interior cut (head here, tail on the edge): the edge's
+    ``split_inferences`` counts the same ones."""
     device_only: int
     local_fallbacks: int
     lost: int
@@ -82,6 +84,9 @@ class DeviceStats:
     registrations: int
     reported: int = 0
     """Device-only inferences the edge acknowledged in periodic reports."""
+    edge_only: int = 0
+    """Round trips at cut 0 (the input sent, the whole model on the edge), as the edge's
+    ``edge_only`` counts them."""
     cuts: Mapping[int, int] = field(default_factory=dict)
     latency: LatencySummary = field(default_factory=LatencySummary)
     split_latency: LatencySummary = field(default_factory=LatencySummary)
@@ -93,6 +98,7 @@ class DeviceStats:
             "state": self.state,
             "inferences": self.inferences,
             "split_inferences": self.split,
+            "edge_only": self.edge_only,
             "device_only": self.device_only,
             "local_fallbacks": self.local_fallbacks,
             "lost": self.lost,
@@ -139,6 +145,7 @@ class StatsRecorder:
         "_split_latency_s",
         "cuts",
         "device_only",
+        "edge_only",
         "failures",
         "inferences",
         "local_fallbacks",
@@ -151,6 +158,7 @@ class StatsRecorder:
     def __init__(self, window: int = 100_000) -> None:
         self.inferences = 0
         self.split = 0
+        self.edge_only = 0
         self.device_only = 0
         self.local_fallbacks = 0
         self.uploaded = 0
@@ -166,7 +174,11 @@ class StatsRecorder:
         self.cuts[outcome.cut] += 1
         self._latency_s.append(outcome.total_s)
         if outcome.mode is InferenceMode.SPLIT:
-            self.split += 1
+            # Counted by cut, as the edge counts them: cut 0 is edge-only, not a split.
+            if outcome.cut == 0:
+                self.edge_only += 1
+            else:
+                self.split += 1
             self._split_latency_s.append(outcome.total_s)
         elif outcome.mode is InferenceMode.DEVICE_ONLY:
             self.device_only += 1
@@ -187,6 +199,7 @@ class StatsRecorder:
             failures=self.failures,
             registrations=self.registrations,
             reported=self.reported,
+            edge_only=self.edge_only,
             cuts=MappingProxyType(dict(self.cuts)),
             latency=summarise_latency(np.fromiter(self._latency_s, dtype=np.float64)),
             split_latency=summarise_latency(np.fromiter(self._split_latency_s, dtype=np.float64)),
