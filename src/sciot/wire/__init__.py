@@ -9,13 +9,11 @@ from sciot.wire._codec import (
     DEFAULT_MAX_FRAME_BYTES,
     HEADER_BYTES,
     VERSION,
-    FrameDecoder,
     FrameTooLargeError,
     MessageType,
-    check_prefix,
-    decode,
     encode,
 )
+from sciot.wire._decode import check_prefix, decode
 from sciot.wire._header import FrameHeader, peek_header
 from sciot.wire._messages import (
     NO_MODEL,
@@ -33,6 +31,7 @@ from sciot.wire._messages import (
     RegisterAck,
     TransferSample,
 )
+from sciot.wire._stream import FrameDecoder
 from sciot.wire._tensor import Tensor, TensorEncoding, dequantise_int8, quantise_int8
 
 __all__ = [
