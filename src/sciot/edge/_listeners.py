@@ -11,16 +11,36 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
-from sciot.edge._core import EdgeCore, Reply
+from sciot.edge._core import Reply
 from sciot.errors import TransportError
 
 STARTUP_TIMEOUT_S = 10.0
 
 
-async def handle_on(core: EdgeCore, executor: ThreadPoolExecutor, data: bytes) -> Reply:
+class FrameHandler(Protocol):
+    """What a listener needs of the edge: :class:`~sciot.edge.EdgeCore` is one. Typed
+    structurally so a listener can also front something else (the transport benchmark's echo)."""
+
+    @property
+    def max_frame_bytes(self) -> int: ...
+
+    @property
+    def devices(self) -> Mapping[str, object]: ...
+
+    def runs_inline(self, data: bytes) -> bool: ...
+
+    def handle_frame(self, data: bytes, now_s: float) -> Reply: ...
+
+    def malformed(self, reason: str) -> Reply: ...
+
+    def refuse_oversized(self, size_bytes: int) -> Reply: ...
+
+
+async def handle_on(core: FrameHandler, executor: ThreadPoolExecutor, data: bytes) -> Reply:
     """One frame through the core, inline when its tail is cheaper than a hand-off."""
     if core.runs_inline(data):
         reply = core.handle_frame(data, time.time())

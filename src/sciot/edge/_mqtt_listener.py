@@ -24,7 +24,7 @@ import time
 import zlib
 from typing import Any
 
-from sciot.edge._core import EdgeCore
+from sciot.edge._listeners import FrameHandler
 from sciot.edge._shared_state import LocalState, SharedState
 from sciot.errors import TransportError
 from sciot.transport._framing import frame_device_id, frame_seq
@@ -57,7 +57,7 @@ class MqttListener:
 
     def __init__(
         self,
-        core: EdgeCore,
+        core: FrameHandler,
         *,
         host: str,
         port: int,

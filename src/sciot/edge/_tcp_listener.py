@@ -21,9 +21,8 @@ import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
-from sciot.edge._core import EdgeCore
 from sciot.edge._esp32_compat import RawTailAnswerer
-from sciot.edge._listeners import LoopThread, handle_on
+from sciot.edge._listeners import FrameHandler, LoopThread, handle_on
 from sciot.errors import SciotError, TransportError
 from sciot.transport._framing import MAGIC, PREFIX_BYTES, frame_length
 
@@ -43,7 +42,7 @@ class TcpListener:
 
     def __init__(
         self,
-        core: EdgeCore,
+        core: FrameHandler,
         *,
         host: str = "127.0.0.1",
         port: int = 0,

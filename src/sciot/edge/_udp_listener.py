@@ -17,8 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sciot.edge._core import EdgeCore
-from sciot.edge._listeners import LoopThread, handle_on
+from sciot.edge._listeners import FrameHandler, LoopThread, handle_on
 from sciot.errors import TransportError
 from sciot.transport._datagram import (
     DEFAULT_DATAGRAM_BYTES,
@@ -43,7 +42,7 @@ class UdpListener(asyncio.DatagramProtocol):
 
     def __init__(
         self,
-        core: EdgeCore,
+        core: FrameHandler,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
