@@ -339,9 +339,9 @@ def test_a_junk_connection_flood_logs_a_few_aggregated_lines(edge: Edge) -> None
         elapsed = time.monotonic() - started
         logger.removeHandler(lines)
     shown = [m for m in lines.messages if m.startswith("Invalid HTTP request received.")]
-    windows = 1 + math.ceil(elapsed / filters[0].window_s)
-    assert 1 <= len(shown) <= windows, shown
-    assert filters[0].suppressed - before == 60 - len(shown)
+    # At most one line per window (an earlier junk connection may have opened the window).
+    assert len(shown) <= 1 + math.ceil(elapsed / filters[0].window_s), shown
+    assert filters[0].suppressed - before == 60 - len(shown)  # the rest counted, not lost
     edge.run_valid_device("valid-after-junk")  # and the edge serves on
 
 
