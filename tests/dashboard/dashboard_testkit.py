@@ -8,6 +8,7 @@ cut while the page is watching). The browser is Debian's chromium driven by Play
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import threading
@@ -38,14 +39,21 @@ CHROMIUM_ARGS = [
 ]
 
 
+def _missing(message: str) -> None:
+    """What the browser tests need is absent: a failure under CI, a skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def chromium_path() -> str:
-    """The system chromium; .ci/run installs it and requires it, elsewhere its absence skips."""
+    """The system chromium (.ci/run installs it) and Playwright (the ``dev`` extra)."""
     path = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
     if path is None:
-        message = "Debian's chromium is not installed (apt-get install chromium; .ci/run does)"
-        if os.environ.get("SCIOT_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
+    if importlib.util.find_spec("playwright") is None:
+        _missing("the playwright package is not installed (pip install -e '.[dev]')")
+    assert path is not None
     return path
 
 

@@ -22,6 +22,8 @@ DEVICE_KEYS = (
     "next_cut",
     "last_cut",
     "mean_end_to_end_ms",
+    "p50_ms",
+    "p95_ms",
     "mean_device_ms",
     "mean_edge_ms",
     "inferences",
