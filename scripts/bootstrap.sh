@@ -4,7 +4,13 @@
 # Usage: scripts/bootstrap.sh [EXTRAS]   e.g. scripts/bootstrap.sh dev,convert
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# A checkout serves an edge in the demo and the tests, so its environment always has the edge
+# role's extra on top of what was asked (a device-only install is `pip install sciot`).
 extras="${1:-}"
+case ",$extras," in
+    *,edge,*) ;;
+    *) extras="edge${extras:+,$extras}" ;;
+esac
 venv="${SCIOT_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 

@@ -7,6 +7,14 @@ compatibility endpoints); :func:`start_edge` serves it in a background thread an
 logic. ``docs/edge.md`` documents the endpoints and every configuration key.
 """
 
+from sciot.errors import MissingExtraError
+
+try:  # the edge role's extra; a device-only install has neither
+    import fastapi as _fastapi  # noqa: F401
+    import uvicorn as _uvicorn  # noqa: F401
+except ImportError as _missing:
+    raise MissingExtraError(_missing.name or "fastapi", "edge", "The edge server") from _missing
+
 from sciot.delays import DelayConfig
 from sciot.edge._app import EdgeApp
 from sciot.edge._config import (
@@ -31,8 +39,8 @@ __all__ = [
     "DeviceStats",
     "EdgeApp",
     "EdgeConfig",
-    "EdgeDeviceStats",
     "EdgeCore",
+    "EdgeDeviceStats",
     "ModelConfig",
     "PlannerConfig",
     "Reply",
