@@ -1,7 +1,9 @@
 """The edge side of MQTT: answer ``<prefix>/<device>/infer`` on ``<prefix>/<device>/result``.
 
-paho's network thread only enqueues (a bounded queue; overflow is counted, and the device's
-retransmit recovers it); worker threads run :meth:`EdgeCore.handle_frame` and publish the
+paho's network thread only enqueues (bounded queues; overflow is counted, and the device's
+retransmit recovers it); each device's frames go to one worker's queue, so they are answered
+in the order they were sent (a registration before the inference behind it), while
+different devices run in parallel. Worker threads run :meth:`EdgeCore.handle_frame` and publish the
 reply at QoS 1. A request is identified by device, sequence number and CRC-32 of its bytes:
 a redelivered or retransmitted request is answered from the :class:`SharedState` reply cache
 instead of running the tail again. ``<prefix>/<device>/decision`` carries, retained, the cut
@@ -75,10 +77,12 @@ class MqttListener:
         self._host = host
         self._port = port
         self._connect_timeout_s = connect_timeout_s
-        self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue(max_queued)
+        self._queues: list[queue.Queue[tuple[str, bytes]]] = [
+            queue.Queue(max(1, max_queued // workers)) for _ in range(workers)
+        ]
         self._workers = [
-            threading.Thread(target=self._work, name=f"sciot-mqtt-{i}", daemon=True)
-            for i in range(workers)
+            threading.Thread(target=self._work, args=(q,), name=f"sciot-mqtt-{i}", daemon=True)
+            for i, q in enumerate(self._queues)
         ]
         self._inflight: set[tuple[str, int, int]] = set()
         self._lock = threading.Lock()
@@ -134,8 +138,8 @@ class MqttListener:
         if client is not None:
             client.disconnect()
             client.loop_stop()
-        for _ in self._workers:
-            self._queue.put(_STOP)
+        for q in self._queues:
+            q.put(_STOP)
         for worker in self._workers:
             if worker.is_alive():
                 worker.join(10.0)
@@ -168,16 +172,18 @@ class MqttListener:
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         self.received += 1
+        topic = message.topic
+        lane = self._queues[zlib.crc32(topic.encode()) % len(self._queues)]
         try:
-            self._queue.put_nowait((message.topic, bytes(message.payload)))
+            lane.put_nowait((topic, bytes(message.payload)))
         except queue.Full:
             self.dropped += 1  # the device retransmits
 
     # --------------------------------------------------------------------- serving
 
-    def _work(self) -> None:
+    def _work(self, lane: queue.Queue[tuple[str, bytes]]) -> None:
         while True:
-            topic, payload = self._queue.get()
+            topic, payload = lane.get()
             if (topic, payload) == _STOP:
                 return
             try:
