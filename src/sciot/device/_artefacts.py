@@ -19,6 +19,7 @@ import numpy as np
 from sciot.errors import ConfigError, ExecutionError, SciotError
 from sciot.model import ModelGraph, extract_op, load_model, split_model
 from sciot.runtime import SegmentExecutor
+from sciot.wire import Tensor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -158,6 +159,13 @@ class CutArtefacts:
         for name, array in arrays.items():
             scale, zero_point = params.get(name, (0.0, 0))
             yield name, array, scale, zero_point
+
+    def wire_tensors(self, cut: int, arrays: Mapping[str, np.ndarray]) -> tuple[Tensor, ...]:
+        """The arrays as wire tensors carrying the model's quantisation parameters."""
+        return tuple(
+            Tensor(name=name, array=array, scale=scale, zero_point=zero_point)
+            for name, array, scale, zero_point in self.wire_params(cut, arrays)
+        )
 
     def _run_chain(self, cut: int, array: np.ndarray) -> tuple[dict[str, np.ndarray], list[float]]:
         """Ops [0, cut) one by one, timing each invoke; returns the cut's crossing tensors."""

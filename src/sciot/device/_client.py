@@ -27,19 +27,20 @@ from sciot.device._config import DeviceConfig
 from sciot.device._exchange import CallFailed, Exchange, RoundTrip, describe
 from sciot.device._head import HeadRunner, head_runner_for
 from sciot.device._outcome import DeviceStats, InferenceMode, InferenceOutcome, StatsRecorder
+from sciot.device._registration import (
+    RegistrationRefused,
+    StatusLog,
+    accepted_registration,
+    registration,
+)
 from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
 from sciot.device._uploader import ReportUploader
 from sciot.errors import ConfigError, WireError
 from sciot.transport import ClientTransport
 from sciot.wire import (
-    DeviceProfile,
-    ErrorCode,
-    ErrorFrame,
     InferRequest,
     InferResponse,
     OfflineRecord,
-    Register,
-    RegisterAck,
     Tensor,
     TensorEncoding,
 )
@@ -47,14 +48,6 @@ from sciot.wire import (
 LOGGER = logging.getLogger("sciot.device")
 
 Clock = Callable[[], float]
-
-
-class RegistrationRefused(ConfigError):
-    """The edge refused this device's registration (for example it lacks the model)."""
-
-    def __init__(self, message: str, code: ErrorCode) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class DeviceClient:
@@ -84,6 +77,7 @@ class DeviceClient:
         self._clock = clock
         self._wall_clock = wall_clock
         self._log = logger
+        self._status = StatusLog(config.device_id, logger)
         self.artefacts = (
             artefacts if artefacts is not None else CutArtefacts.from_source(config.model)
         )
@@ -248,60 +242,38 @@ class DeviceClient:
         return cut
 
     def _register(self, now_s: float, *, raise_refusal: bool) -> bool:
-        message = Register(
-            device_id=self.config.device_id,
-            model_id=self.artefacts.model_id,
+        message = registration(
+            self.config,
+            self.artefacts,
             seq=self._seq,
-            profile=DeviceProfile(
-                kind=self.config.profile,
-                speed_factor=self.config.speed_factor,
-                op_seconds=self._op_profile_s(),
-            ),
+            op_seconds=self._op_profile_s(),
             sent_at_s=self._wall_clock(),
         )
         try:
-            trip = self._exchange.round_trip(message, TensorEncoding.RAW)
+            reply = self._exchange.round_trip(message, TensorEncoding.RAW).reply
+            ack = accepted_registration(reply, self.config, self.artefacts)
+        except RegistrationRefused as exc:
+            if raise_refusal:
+                raise
+            self._call_failed(CallFailed(str(exc)))
+            return False
         except CallFailed as exc:
             self._call_failed(exc)
             return False
-        reply = trip.reply
-        if isinstance(reply, ErrorFrame):
-            refusal = (
-                f"edge {self.config.edge_url} refused device '{self.config.device_id}' "
-                f"(model {self.artefacts.model_id}): {reply.reason} [{reply.code.name}]"
-            )
-            if raise_refusal:
-                raise RegistrationRefused(refusal, reply.code)
-            self._call_failed(CallFailed(refusal))
-            return False
-        if not isinstance(reply, RegisterAck) or reply.num_ops != self.artefacts.num_ops:
-            self._call_failed(CallFailed(f"unexpected registration reply {describe(reply)}"))
-            return False
-        self._exchange.max_frame_bytes = reply.max_frame_bytes
+        self._exchange.max_frame_bytes = ack.max_frame_bytes
         self._session.handle(SessionEvent.REGISTERED, self._clock())
         self._stats.registrations += 1
         # A configured initial cut wins over the edge's first suggestion, once; after that
         # (and after every re-registration) the edge decides.
         if self.config.initial_cut is None or self._stats.registrations > 1:
-            self._adopt_cut(reply.cut)
+            self._adopt_cut(ack.cut)
         if self._offline_since_s is None:
-            self._log.info(
-                "%s: registered with %s (model %s, %d ops, cut %d)",
-                self.config.device_id,
-                self.config.edge_url,
-                self.artefacts.model_id,
-                self.artefacts.num_ops,
-                self._cut,
+            self._status.registered(
+                self.config.edge_url, self.artefacts.model_id, self.artefacts.num_ops, self._cut
             )
         else:
-            self._log.warning(
-                "%s: edge back after %.1f s offline; registered again (cut %d), "
-                "%d offline inferences to upload",
-                self.config.device_id,
-                self._clock() - self._offline_since_s,
-                self._cut,
-                len(self._queue),
-            )
+            offline_s = self._clock() - self._offline_since_s
+            self._status.back(offline_s, self._cut, len(self._queue))
             self._offline_since_s = None
         return True
 
@@ -323,7 +295,7 @@ class DeviceClient:
                 model_id=self.artefacts.model_id,
                 seq=seq,
                 cut=cut,
-                tensors=self._tensors(cut, head.tensors),
+                tensors=self.artefacts.wire_tensors(cut, head.tensors),
                 device_seconds=head.device_s,
                 device_op_seconds=head.op_seconds or (),
                 last_transfer=self._exchange.last_transfer,
@@ -331,7 +303,9 @@ class DeviceClient:
             )
         except WireError as exc:
             raise CallFailed(f"cannot send cut {cut}: {exc}") from exc
-        trip = self._exchange.round_trip(request, self._encoding(cut))
+        trip = self._exchange.round_trip(
+            request, self.config.crossing.encoding(cut, self.artefacts.num_ops)
+        )
         reply = trip.reply
         if not isinstance(reply, InferResponse) or reply.seq != seq or reply.cut != cut:
             raise CallFailed(f"unexpected reply to inference {seq}: {describe(reply)}")
@@ -365,19 +339,8 @@ class DeviceClient:
         num_ops = self.artefacts.num_ops
         started_at_s = self._wall_clock()
         head = self._run_head(num_ops, array, profile=forced_local or self._should_profile(num_ops))
-        tensors: tuple[Tensor, ...] = ()
-        if self.config.report_results:
-            try:
-                tensors = self._tensors(num_ops, head.tensors)
-            except WireError as exc:  # keep the timings even if the result cannot travel
-                self._log.warning("%s: device-only result not kept: %s", self.config.device_id, exc)
-        record = OfflineRecord(
-            seq=seq,
-            cut=num_ops,
-            started_at_s=started_at_s,
-            device_seconds=head.device_s,
-            device_op_seconds=head.op_seconds or (),
-            tensors=tensors,
+        record = self._local_record(
+            seq, head, started_at_s, "device-only", with_result=self.config.report_results
         )
         self._batch.add(record, self._clock())
         due = self._batch.due(self._clock())
@@ -405,19 +368,7 @@ class DeviceClient:
         num_ops = self.artefacts.num_ops
         started_at_s = self._wall_clock()
         head = self._run_head(num_ops, array, profile=False)
-        try:
-            tensors = self._tensors(num_ops, head.tensors)
-        except WireError as exc:  # keep the timings even if the result cannot travel
-            self._log.warning("%s: offline result not kept: %s", self.config.device_id, exc)
-            tensors = ()
-        record = OfflineRecord(
-            seq=seq,
-            cut=num_ops,
-            started_at_s=started_at_s,
-            device_seconds=head.device_s,
-            tensors=tensors,
-        )
-        self._uploads.keep_offline(record)
+        self._uploads.keep_offline(self._local_record(seq, head, started_at_s, "offline"))
         return InferenceOutcome(
             outputs=head.tensors,
             cut=num_ops,
@@ -429,6 +380,27 @@ class DeviceClient:
             payload_bytes=0,
             seq=seq,
             reason=reason,
+        )
+
+    def _local_record(
+        self, seq: int, head: HeadRun, started_at_s: float, kind: str, *, with_result: bool = True
+    ) -> OfflineRecord:
+        """The record of a whole-model inference, its result kept when it can travel (the
+        timings are kept whatever happens to the result)."""
+        num_ops = self.artefacts.num_ops
+        tensors: tuple[Tensor, ...] = ()
+        if with_result:
+            try:
+                tensors = self.artefacts.wire_tensors(num_ops, head.tensors)
+            except WireError as exc:
+                self._status.result_not_kept(kind, exc)
+        return OfflineRecord(
+            seq=seq,
+            cut=num_ops,
+            started_at_s=started_at_s,
+            device_seconds=head.device_s,
+            device_op_seconds=head.op_seconds or (),
+            tensors=tensors,
         )
 
     # ------------------------------------------------------------------------ plumbing
@@ -447,39 +419,23 @@ class DeviceClient:
         self._stats.failures += 1
         if exc.forgotten and self._session.state is SessionState.REGISTERED:
             self._session.handle(SessionEvent.FORGOTTEN, now_s)
-            self._log.warning(
-                "%s: edge forgot this device (%s); registering again", self.config.device_id, exc
-            )
+            self._status.forgotten(exc)
             return
         was_backing_off = self._session.failures > 0
         self._session.handle(SessionEvent.CALL_FAILED, now_s)
-        if not was_backing_off:
-            if self._offline_since_s is None:
-                self._offline_since_s = now_s
-            self._log.warning(
-                "%s: %s; running locally, retry in %.2f s",
-                self.config.device_id,
-                exc,
-                self._session.seconds_until_retry(now_s),
-            )
-        else:
-            self._log.info(
-                "%s: still offline (%s); next retry in %.2f s",
-                self.config.device_id,
-                exc,
-                self._session.seconds_until_retry(now_s),
-            )
+        retry_s = self._session.seconds_until_retry(now_s)
+        if was_backing_off:
+            self._status.still_offline(exc, retry_s)
+            return
+        if self._offline_since_s is None:
+            self._offline_since_s = now_s
+        self._status.went_offline(exc, retry_s)
 
     def _adopt_cut(self, cut: int) -> None:
         if cut == self._cut:
             return
         if not self.artefacts.usable(cut):
-            self._log.warning(
-                "%s: edge asked for unusable cut %d; staying at cut %d",
-                self.config.device_id,
-                cut,
-                self._cut,
-            )
+            self._status.unusable_cut(cut, self._cut)
             return
         self._log.debug("%s: cut %d -> %d", self.config.device_id, self._cut, cut)
         self._cut = cut
@@ -495,22 +451,6 @@ class DeviceClient:
         if cut not in self._profiled_cuts:
             return True
         return bool(self._rng.random() < self.config.profile_fraction)
-
-    def _encoding(self, cut: int) -> TensorEncoding:
-        crossing = self.config.crossing
-        if cut == self.artefacts.num_ops:
-            return TensorEncoding.RAW
-        # The raw input at cut 0 is never quantised: that would change the model's answer.
-        int8 = crossing.int8 and cut > 0
-        if int8:
-            return TensorEncoding.INT8_ZLIB if crossing.compress else TensorEncoding.INT8
-        return TensorEncoding.RAW_ZLIB if crossing.compress else TensorEncoding.RAW
-
-    def _tensors(self, cut: int, arrays: Mapping[str, np.ndarray]) -> tuple[Tensor, ...]:
-        return tuple(
-            Tensor(name=name, array=array, scale=scale, zero_point=zero_point)
-            for name, array, scale, zero_point in self.artefacts.wire_params(cut, arrays)
-        )
 
     def _finish(self, outcome: InferenceOutcome) -> InferenceOutcome:
         self._stats.record(outcome)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sciot._settings import check_model_file, read_yaml, validate_settings
 from sciot.delays import DelayConfig
+from sciot.wire import TensorEncoding
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -46,6 +47,15 @@ class CrossingConfig(BaseModel):
 
     int8: bool = False
     compress: bool = False
+
+    def encoding(self, cut: int, num_ops: int) -> TensorEncoding:
+        """How the crossing tensors of ``cut`` travel. The raw input at cut 0 is never
+        quantised (that would change the model's answer); device-only sends none."""
+        if cut == num_ops:
+            return TensorEncoding.RAW
+        if self.int8 and cut > 0:
+            return TensorEncoding.INT8_ZLIB if self.compress else TensorEncoding.INT8
+        return TensorEncoding.RAW_ZLIB if self.compress else TensorEncoding.RAW
 
 
 class LocalInferenceConfig(BaseModel):
