@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sciot.analysis import analyze_run, format_table, load_run, markdown_table
+from sciot.analysis import Report, analyze_run, format_table, load_run, markdown_table
 from sciot.errors import ConfigError
 from sciot.sim import ModelProfile, RunConfig, run_simulation
 
@@ -34,13 +34,18 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def report(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """One analysis of the shared run (drawing the figures is the slow part)."""
+    return analyze_run(run_dir, out_dir=tmp_path_factory.mktemp("report"))
+
+
 def _read(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def test_report_files_exist(run_dir: Path, tmp_path: Path) -> None:
-    report = analyze_run(run_dir, out_dir=tmp_path)
+def test_report_files_exist(report: Report) -> None:
     names = {p.name for p in report.plots}
     assert {
         "breakdown.png",
@@ -60,8 +65,7 @@ def test_report_files_exist(run_dir: Path, tmp_path: Path) -> None:
     assert report.summary_csv.is_file()
 
 
-def test_summary_numbers_match_the_raw_rows(run_dir: Path, tmp_path: Path) -> None:
-    report = analyze_run(run_dir, out_dir=tmp_path)
+def test_summary_numbers_match_the_raw_rows(run_dir: Path, report: Report) -> None:
     rows = _read(run_dir / "edge_outage.csv")
     oracle_mean = np.mean([float(r["latency_ms"]) for r in rows if r["policy"] == "oracle"])
     for policy in ("adaptive", "sciot", "device-only", "edge-only", "oracle"):
@@ -80,8 +84,7 @@ def test_summary_numbers_match_the_raw_rows(run_dir: Path, tmp_path: Path) -> No
         assert line["regret"] == pytest.approx(latency.mean() / oracle_mean)
 
 
-def test_recomputed_summary_equals_the_runs_own(run_dir: Path, tmp_path: Path) -> None:
-    report = analyze_run(run_dir, out_dir=tmp_path)
+def test_recomputed_summary_equals_the_runs_own(run_dir: Path, report: Report) -> None:
     assert _read(report.summary_csv) == _read(run_dir / "summary.csv")
 
 
@@ -108,3 +111,77 @@ def test_corrupt_rows_are_reported(run_dir: Path, tmp_path: Path) -> None:
     (broken / "baseline.csv").write_text("\n".join(text))
     with pytest.raises(ConfigError, match="row 1"):
         load_run(broken)
+
+
+def test_report_states_the_run_configuration_and_captions_every_figure(report: Report) -> None:
+    page = report.html.read_text()
+    header = page.split("<h2>Summary</h2>")[0]
+    for fact in ("scenarios", "policies", "seeds", "requests", "emulation", "edge_outage"):
+        assert fact in header
+    assert page.count("<figcaption>") == len(report.plots)
+    assert "p5" in page and "p99" in page  # the distribution caption explains its marks
+
+
+def test_an_older_run_without_a_seed_column_still_loads(run_dir: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    for path in run_dir.glob("*.*"):
+        (old / path.name).write_bytes(path.read_bytes())
+    for path in old.glob("*.csv"):
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows or "seed" not in rows[0]:
+            continue
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=[k for k in rows[0] if k != "seed"])
+            writer.writeheader()
+            writer.writerows({k: v for k, v in r.items() if k != "seed"} for r in rows)
+    data = load_run(old)
+    assert data.seeds == (0,) and len(data.rows) == len(load_run(run_dir).rows)
+
+
+def test_without_an_oracle_there_is_no_regret_figure_and_the_report_says_why(
+    tmp_path: Path,
+) -> None:
+    config = RunConfig(
+        scenarios=("baseline",), policies=("adaptive", "device-only"), requests=60, duration_s=2.0
+    )
+    run_simulation(config, tmp_path / "run", model=TINY)
+    report = analyze_run(tmp_path / "run", out_dir=tmp_path / "out")
+    assert "regret.png" not in {p.name for p in report.plots}
+    assert not (tmp_path / "out" / "regret.png").exists()
+    assert "did not include" in report.html.read_text() and "--policy oracle" in (
+        report.html.read_text()
+    )
+
+
+def test_timelines_mark_the_scenario_events() -> None:
+    from sciot.analysis._events import scenario_events
+
+    outage = scenario_events("edge_outage", 60.0)
+    assert [(e.kind, e.start_s, e.end_s) for e in outage] == [("outage", 20.0, 30.0)]
+    drop = scenario_events("bandwidth_drop", 60.0)
+    assert [e.kind for e in drop] == ["bandwidth", "bandwidth"]
+    assert scenario_events("baseline", 60.0) == ()
+    assert scenario_events("no-such-scenario", 60.0) == ()
+
+
+def test_confidence_interval_over_seeds() -> None:
+    from sciot.analysis._stats import estimate
+
+    one = estimate([3.0])
+    assert one.half_width is None and one.text() == "3.00"
+    two = estimate([1.0, 3.0])
+    # t(0.975, 1) = 12.706, sd = sqrt(2), n = 2
+    assert two.mean == 2.0 and two.half_width == pytest.approx(12.706)
+    assert "±" in two.text()
+
+
+def test_several_seeds_give_intervals_in_the_figures_and_a_seed_column(tmp_path: Path) -> None:
+    config = RunConfig(scenarios=("baseline",), requests=60, duration_s=2.0, seed=3)
+    run_simulation(config, tmp_path / "run", model=TINY, seeds=(3, 4))
+    data = load_run(tmp_path / "run")
+    assert data.seeds == (3, 4)
+    report = analyze_run(tmp_path / "run", out_dir=tmp_path / "out")
+    assert "seed" in report.table.splitlines()[0]
+    assert "95% confidence intervals" in report.html.read_text()

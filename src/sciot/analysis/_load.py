@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,13 @@ from sciot.errors import ConfigError
 from sciot.sim import ROW_FIELDS, InferenceRow
 
 _TYPES = {f.name: f.type for f in fields(InferenceRow)}
+# Columns a row may lack: those added to the format later (``seed``), which have a default, so
+# runs written before them still load.
+_OPTIONAL = frozenset(
+    f.name
+    for f in fields(InferenceRow)
+    if f.default is not MISSING or f.default_factory is not MISSING
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +40,23 @@ class RunData:
     @property
     def policies(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.policy for r in self.rows))
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds the run repeated every scenario and policy with (one for older runs)."""
+        return tuple(sorted({int(getattr(r, "seed", 0)) for r in self.rows}))
+
+    @property
+    def live(self) -> bool:
+        """Whether the run was live (wall time) rather than on the virtual clock."""
+        return str(self.meta.get("config", {}).get("emulation", "virtual")) != "virtual"
+
+    def span_s(self, scenario: str) -> float:
+        """The simulated span a scenario's events are placed in (its fractions scale to it)."""
+        spans = self.meta.get("spans_s") or {}
+        if scenario in spans:
+            return float(spans[scenario])
+        return float(self.meta.get("config", {}).get("duration_s", 0.0))
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -57,11 +81,25 @@ def _read_rows(path: Path) -> list[InferenceRow]:
     try:
         with path.open(newline="") as handle:
             reader = csv.DictReader(handle)
-            if tuple(reader.fieldnames or ()) != ROW_FIELDS:
-                raise ConfigError(f"{path} does not have the inference-row columns {ROW_FIELDS}")
+            _check_columns(path, tuple(reader.fieldnames or ()))
             return [_parse(record, path, i) for i, record in enumerate(reader)]
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
+def _check_columns(path: Path, columns: tuple[str, ...]) -> None:
+    missing = [name for name in ROW_FIELDS if name not in columns and name not in _OPTIONAL]
+    unknown = [name for name in columns if name not in _TYPES]
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"lacks {', '.join(missing)}")
+        if unknown:
+            problems.append(f"has unknown {', '.join(unknown)}")
+        raise ConfigError(
+            f"{path} is not a table of inference rows: it {' and '.join(problems)} "
+            f"(expected {', '.join(ROW_FIELDS)}); was it written by `sciot simulate`?"
+        )
 
 
 def _parse(record: dict[str, str], path: Path, line: int) -> InferenceRow:
