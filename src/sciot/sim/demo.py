@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sciot.errors import ConfigError
-from sciot.sim.environment import LinkModel, LinkStep
+from sciot.sim.emulation import DEMO_LINKS, LINK_CHANGE_FACTOR, DemoLink
 
 if TYPE_CHECKING:
     from sciot.device import DeviceClient, DeviceConfig, DeviceStats, InferenceOutcome
@@ -35,75 +35,8 @@ if TYPE_CHECKING:
 Transport = Literal["http", "ws"]
 DEFAULT_DEVICE_PROFILE = "esp32-s3"
 DEFAULT_LINK = "wifi"
-LINK_CHANGE_FACTOR = 10.0
-"""``--link-change-at`` divides the link's bandwidth by this much."""
 RECENT_WINDOW = 50
 """Inferences the live view summarises per device (so a change of cut shows quickly)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DemoLink:
-    """A named network between the demo's devices and the edge, and where its figures come
-    from. Bandwidth counts both directions of an exchange (request and reply bytes), which the
-    uplink dominates here: FOMO's reply is 2.3 kB, its input 110.6 kB."""
-
-    name: str
-    rtt_ms: float
-    bandwidth_mbit_s: float | None
-    """``None``: not emulated, the bare loopback."""
-    source: str
-
-    @property
-    def bytes_per_s(self) -> float | None:
-        return None if self.bandwidth_mbit_s is None else self.bandwidth_mbit_s * 1e6 / 8.0
-
-    def describe(self, *, change_at_s: float | None = None) -> str:
-        if self.bandwidth_mbit_s is None:
-            return f"{self.name} (not emulated)"
-        text = f"{self.name} ({self.bandwidth_mbit_s:g} Mbit/s, {self.rtt_ms:g} ms RTT"
-        if change_at_s is not None:
-            slow = self.bandwidth_mbit_s / LINK_CHANGE_FACTOR
-            text += f", {slow:g} Mbit/s from {change_at_s:g} s"
-        return text + ")"
-
-    def link_model(self, *, change_at_s: float | None = None) -> LinkModel | None:
-        """The simulator's link model for this network, or ``None`` for bare loopback."""
-        rate = self.bytes_per_s
-        if rate is None:
-            return None
-        steps = (
-            ()
-            if change_at_s is None
-            else (LinkStep(at_s=change_at_s, bytes_per_s=rate / LINK_CHANGE_FACTOR),)
-        )
-        return LinkModel(rtt_s=self.rtt_ms / 1e3, bytes_per_s=rate, steps=steps)
-
-
-DEMO_LINKS: dict[str, DemoLink] = {
-    link.name: link
-    for link in (
-        DemoLink(
-            name="loopback",
-            rtt_ms=0.0,
-            bandwidth_mbit_s=None,
-            source="no emulation: the bare loopback, tens of microseconds per round trip",
-        ),
-        DemoLink(
-            name="wifi",
-            rtt_ms=3.0,
-            bandwidth_mbit_s=20.0,
-            source="the simulator's base link (sciot.sim.scenarios): a good 2.4 GHz Wi-Fi link "
-            "as an MCU-class station gets it, well below the PHY rate",
-        ),
-        DemoLink(
-            name="lte",
-            rtt_ms=40.0,
-            bandwidth_mbit_s=5.0,
-            source="a typical loaded LTE cell: a few Mbit/s of uplink per device and 30-50 ms "
-            "of round trip through the operator's core",
-        ),
-    )
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
