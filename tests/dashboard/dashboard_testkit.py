@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sciot.dashboard import LiveFeed, mount_dashboard
+from sciot.dashboard import AlertSource, LiveFeed, mount_dashboard
 from sciot.device import DeviceConfig, open_transport, run_device
 from sciot.edge import EdgeApp, EdgeConfig, RunningServer, build_edge, serve_in_thread
 from sciot.edge._server import _uvicorn_options
@@ -132,7 +132,11 @@ class DashboardEdge:
 
 @contextmanager
 def dashboard_edge(
-    *, gone_after_s: float = 2.0, interval_s: float = 0.5, policy: str = "adaptive"
+    *,
+    gone_after_s: float = 2.0,
+    interval_s: float = 0.5,
+    policy: str = "adaptive",
+    alerts: AlertSource | None = None,
 ) -> Iterator[DashboardEdge]:
     config = EdgeConfig.from_mapping(
         {
@@ -143,7 +147,7 @@ def dashboard_edge(
         }
     )
     app = build_edge(config)
-    feed = mount_dashboard(app, interval_s=interval_s, gone_after_s=gone_after_s)
+    feed = mount_dashboard(app, interval_s=interval_s, gone_after_s=gone_after_s, alerts=alerts)
     server = serve_in_thread(app, host=config.host, port=0, **_uvicorn_options(config))
     edge = DashboardEdge(server, app, feed)
     try:

@@ -17,10 +17,11 @@ from dashboard_testkit import DashboardEdge, dashboard_edge
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from sciot.dashboard import HISTORY_FIELDS, mount_dashboard
+from sciot.dashboard import HISTORY_FIELDS, mount_dashboard, sensor_alerts
 from sciot.device import DeviceClient, DeviceConfig, open_transport, sample_input
 from sciot.edge import EdgeConfig, build_edge
 from sciot.errors import ConfigError
+from sciot.sensors import Alert
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +185,34 @@ def test_bad_dashboard_settings_are_refused(options: dict[str, float], message: 
     app = build_edge(EdgeConfig.from_mapping({"telemetry": {"enabled": False}}))
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         mount_dashboard(app, **options)
+
+
+def _alert(sensor_id: str, value: float) -> Alert:
+    return Alert(
+        sensor_id=sensor_id,
+        timestamp_s=10.0,
+        severity="critical",
+        kind="dropout",
+        feature="missing_fraction",
+        score=9.5,
+        value=value,
+        expected=0.0,
+        reason=f"{sensor_id}: readings missing",
+        sent_s=time.time() - 0.01,
+        raised_s=time.time(),
+    )
+
+
+def test_sensor_pipeline_alerts_are_shown_newest_last_and_bounded() -> None:
+    alerts: list[Alert] = []
+    app = build_edge(EdgeConfig.from_mapping({"telemetry": {"enabled": False}}))
+    feed = mount_dashboard(app, alerts=sensor_alerts(alerts, limit=2))
+    assert feed.tick_now()["alerts"] == []
+    alerts.extend([_alert("temp-1", 1.0), _alert("temp-2", float("nan")), _alert("hum-3", 2.0)])
+    shown = feed.tick_now()["alerts"]
+    assert [a["sensor_id"] for a in shown] == ["temp-2", "hum-3"]
+    assert shown[0]["value"] is None  # NaN cannot travel as JSON
+    assert shown[1]["reason"] == "hum-3: readings missing"
+    json.dumps(shown, allow_nan=False)
+    with pytest.raises(ConfigError, match="alert limit must be >= 1"):
+        sensor_alerts(alerts, limit=0)

@@ -146,7 +146,8 @@ def _steady_cut(url: str, device_id: str, *, steady_s: float = 1.0) -> int:
 
 
 def test_a_stopped_device_is_shown_as_gone(page: Any) -> None:
-    with dashboard_edge(gone_after_s=1.5) as edge:
+    alerts: list[dict[str, Any]] = []
+    with dashboard_edge(gone_after_s=1.5, alerts=lambda: alerts) as edge:
         edge.start_device("cam-stays")
         leaving = edge.start_device("cam-leaves")
         page.goto(edge.url + "/dashboard")
@@ -156,3 +157,15 @@ def test_a_stopped_device_is_shown_as_gone(page: Any) -> None:
         assert _cell(page, "cam-leaves", "status") == "gone"
         assert _cell(page, "cam-stays", "status") == "active"
         assert page.text_content('[data-total="active_gone"]') == "1 / 1"
+        assert page.is_hidden("#alerts") is False  # a source is mounted: the panel is there
+        alerts.append(
+            {
+                "raised_s": time.time(),
+                "sensor_id": "temp-7",
+                "severity": "critical",
+                "kind": "spike",
+                "reason": "temp-7: 9.1 sigma above its window",
+            }
+        )
+        page.wait_for_selector("#alert-rows tr", timeout=3000)
+        assert "temp-7: 9.1 sigma above its window" in page.text_content("#alert-rows")
