@@ -54,7 +54,8 @@ def mosquitto(tmp_path: Path) -> Iterator[int]:
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 100000\nmax_inflight_messages 1000\nlog_dest none\n",
+        "max_queued_messages 100000\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
+        "log_dest none\n",
         encoding="utf-8",
     )
     proc = subprocess.Popen(

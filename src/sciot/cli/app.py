@@ -22,6 +22,7 @@ from sciot.errors import SciotError
 _GROUPS: list[tuple[str, str, str]] = [
     ("model", "model", "Inspect, split, export and convert TFLite / Keras models."),
     ("sensors", "sensors", "Simulated sensors, MQTT ingestion and streaming anomaly detection."),
+    ("bench", "bench", "Benchmarks: transport round trips and goodput (sciot bench net)."),
 ]
 # (module under sciot.cli, attribute, command name)
 _COMMANDS: list[tuple[str, str, str]] = [
