@@ -23,6 +23,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("model", "model", "Inspect, split, export and convert TFLite / Keras models."),
     ("sensors", "sensors", "Simulated sensors, MQTT ingestion and streaming anomaly detection."),
     ("bench", "bench", "Benchmarks: transport round trips and goodput (sciot bench net)."),
+    ("federated", "federated", "Federated training with Flower, exported to split TFLite."),
 ]
 # (module under sciot.cli, attribute, command name)
 _COMMANDS: list[tuple[str, str, str]] = [
