@@ -93,10 +93,7 @@ class ReportUploader:
         if not batch:
             return True
         try:
-            trip = self._exchange.send(payload, "offline report")
-            reply = trip.reply
-            if not isinstance(reply, OfflineAck):
-                raise CallFailed(f"unexpected reply to an offline report: {describe(reply)}")
+            _, reply = self._send_report(payload, "an offline report")
         except CallFailed as exc:
             self.queue.put_back(batch)
             self._on_failed(exc)
@@ -161,10 +158,7 @@ class ReportUploader:
         while records:
             payload, count = self._device_only_payload(records)
             try:
-                trip = self._exchange.send(payload, "device-only report")
-                reply = trip.reply
-                if not isinstance(reply, OfflineAck):
-                    raise CallFailed(f"unexpected reply to a device-only report: {describe(reply)}")
+                trip, reply = self._send_report(payload, "a device-only report")
             except CallFailed as exc:
                 for record in records:
                     self.queue.push(record)
@@ -201,6 +195,13 @@ class ReportUploader:
         )
         encoding = TensorEncoding.RAW_ZLIB if self.config.report_results else TensorEncoding.RAW
         return encode(report, encoding=encoding)
+
+    def _send_report(self, payload: bytes, what: str) -> tuple[RoundTrip, OfflineAck]:
+        """One report's round trip; anything but an acknowledgement is a failed call."""
+        trip = self._exchange.send(payload, what.removeprefix("an ").removeprefix("a "))
+        if not isinstance(trip.reply, OfflineAck):
+            raise CallFailed(f"unexpected reply to {what}: {describe(trip.reply)}")
+        return trip, trip.reply
 
     def _accepted(self, reply: OfflineAck, count: int, kind: str) -> int:
         accepted = min(reply.accepted, count)
