@@ -175,12 +175,19 @@ def _plot_bytes(plt: Any, data: RunData) -> Any:
     )
 
 
+_ALIGN_LEFT = " class='k'"
+
+
 def _html(data: RunData, summary: Sequence[dict[str, object]], plots: Sequence[Path]) -> str:
     columns = table_columns(summary)
     head = [f"<th>{html.escape(label)}</th>" for _, label, _ in columns]
     body = []
     for row in summary:
-        cells = [f"<td>{html.escape(fmt.format(row[key]))}</td>" for key, _, fmt in columns]
+        cells = [
+            f"<td{_ALIGN_LEFT if key in ('scenario', 'policy') else ''}>"
+            f"{html.escape(fmt.format(row[key]))}</td>"
+            for key, _, fmt in columns
+        ]
         body.append("<tr>" + "".join(cells) + "</tr>")
     figures = []
     for path in plots:
