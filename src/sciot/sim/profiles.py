@@ -26,8 +26,12 @@ from sciot.planner import EnergyProfile, SplitSpace
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceProfile:
-    """A device class: effective MAC rate on a TinyML CNN and its energy model."""
+class DeviceClass:
+    """A device class: effective MAC rate on a TinyML CNN and its energy model.
+
+    Not to be confused with :class:`sciot.wire.DeviceProfile`, what a device tells the edge
+    about itself when it registers (its kind and measured per-op times).
+    """
 
     name: str
     macs_per_s: float | None  # None: this machine, unscaled
@@ -43,10 +47,13 @@ class DeviceProfile:
         return (model_macs / measured_total_s) / self.macs_per_s
 
 
-DEVICE_PROFILES: dict[str, DeviceProfile] = {
+DeviceProfile = DeviceClass
+"""The name this module has always exported for :class:`DeviceClass`."""
+
+DEVICE_PROFILES: dict[str, DeviceClass] = {
     profile.name: profile
     for profile in (
-        DeviceProfile(
+        DeviceClass(
             name="esp32-s3",
             # 7.5 M MACs (96x96 MobileNetV1-0.25 person detection, int8) in 54 ms with ESP-NN
             # at 240 MHz: Espressif, esp-tflite-micro README, "Performance Comparison".
@@ -54,7 +61,7 @@ DEVICE_PROFILES: dict[str, DeviceProfile] = {
             energy=EnergyProfile(compute_w=0.25, idle_w=0.08, radio_j_per_byte=5e-7),
             source="esp-tflite-micro README: person detection 54 ms on ESP32-S3 (ESP-NN)",
         ),
-        DeviceProfile(
+        DeviceClass(
             name="rpi-zero-2w",
             # Same Cortex-A53 cores as a Pi 3 at 1.0 GHz instead of 1.2; a Pi 4 runs TFLite
             # about 2x faster than a Pi 3 (see rpi4), so about 2.4x slower than a Pi 4.
@@ -62,14 +69,14 @@ DEVICE_PROFILES: dict[str, DeviceProfile] = {
             energy=EnergyProfile(compute_w=1.2, idle_w=0.6, radio_j_per_byte=2e-7),
             source="derived from the Pi 4 figure: Pi 3-class cores at 1.0 GHz (~2.4x slower)",
         ),
-        DeviceProfile(
+        DeviceClass(
             name="rpi4",
             # MobileNetV1 1.0 224 (569 M MACs) in 87 ms on the Pi 4 CPU with TFLite.
             macs_per_s=569e6 / 0.087,
             energy=EnergyProfile(compute_w=3.5, idle_w=2.0, radio_j_per_byte=1e-7),
             source="TFLite MobileNetV1 1.0_224: 87 ms on a Raspberry Pi 4 CPU (public benchmark)",
         ),
-        DeviceProfile(
+        DeviceClass(
             name="this-machine",
             macs_per_s=None,
             energy=EnergyProfile(compute_w=15.0, idle_w=5.0, radio_j_per_byte=5e-8),
@@ -79,7 +86,7 @@ DEVICE_PROFILES: dict[str, DeviceProfile] = {
 }
 
 
-def device_profile(name: str) -> DeviceProfile:
+def device_profile(name: str) -> DeviceClass:
     try:
         return DEVICE_PROFILES[name]
     except KeyError:
@@ -112,7 +119,7 @@ class ModelProfile:
             num_ops=self.num_ops, crossing_bytes=crossing, result_bytes=self.output_bytes
         )
 
-    def device_op_s(self, profile: DeviceProfile) -> tuple[float, ...]:
+    def device_op_s(self, profile: DeviceClass) -> tuple[float, ...]:
         factor = profile.scale(model_macs=self.macs, measured_total_s=self.total_s)
         return tuple(s * factor for s in self.op_s)
 
@@ -150,6 +157,7 @@ def _random_input(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) 
 
 __all__ = [
     "DEVICE_PROFILES",
+    "DeviceClass",
     "DeviceProfile",
     "ModelProfile",
     "device_profile",
