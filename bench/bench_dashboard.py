@@ -303,7 +303,7 @@ def print_table(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace)
     render = [x for r in runs["page open"] for x in r["render_ms"]]
     if build:
         print(
-            f"edge cost of one tick ({args.devices} devices): median {np.median(build):.2f} ms, "
+            f"edge CPU per tick ({args.devices} devices): median {np.median(build):.2f} ms, "
             f"p95 {np.percentile(build, 95):.2f} ms (built once per 0.5 s for all viewers)"
         )
     if render:
