@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,11 +56,13 @@ def test_split_at_writes_manifest_exactly(tmp_path: Path) -> None:
     result = sciot("split", DEMO, "--at", "0", "--at", "3", "--at", str(n), "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert list(manifest) == ["model", "num_ops", "cuts"]
+    # The first keys are the original contract; later ones were added after them.
+    assert list(manifest)[:3] == ["model", "num_ops", "cuts"]
     assert manifest["model"] == DEMO and manifest["num_ops"] == n
+    assert manifest["excluded"] == [] and manifest["num_folded_ops"] == 0
     first, middle, last = manifest["cuts"]
     for entry in manifest["cuts"]:
-        assert list(entry) == ["index", "head", "tail", "tensors", "bytes"]
+        assert list(entry)[:5] == ["index", "head", "tail", "tensors", "bytes"]
     assert first["index"] == 0 and first["head"] is None and first["tail"]
     assert last["index"] == n and last["tail"] is None and last["head"]
     assert middle["tensors"] == list(graph.cut(3).tensor_names)
@@ -68,6 +71,53 @@ def test_split_at_writes_manifest_exactly(tmp_path: Path) -> None:
     tail = load_model(tmp_path / middle["tail"])
     assert head.num_ops == 3 and tail.num_ops == n - 3
     assert not list(tmp_path.glob("*.c"))
+    assert first["head_spec"] is None
+
+
+@needs_demo
+def test_manifest_head_spec_is_what_a_tflm_build_needs(tmp_path: Path) -> None:
+    graph = load_model(resolve_model_path(DEMO))
+    result = sciot("split", DEMO, "--at", "5", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads((tmp_path / "manifest.json").read_text())["cuts"]
+    spec = entry["head_spec"]
+    head = (tmp_path / entry["head"]).read_bytes()
+    assert spec["size_bytes"] == len(head)
+    (image,) = spec["inputs"]
+    assert image["shape"] == list(graph.inputs[0].shape) and image["dtype"] == "int8"
+    assert image["scale"] == list(graph.inputs[0].scale)
+    assert image["zero_point"] == list(graph.inputs[0].zero_point)
+    outputs = spec["outputs"]
+    assert [t["name"] for t in outputs] == list(graph.cut(5).tensor_names)
+    assert [tuple(t["shape"]) for t in outputs] == [t.shape for t in graph.cut(5).tensors]
+    assert all(t["scale"] for t in outputs)  # int8 activations carry their quantisation
+    used = [op.op_type for op in graph.ops[:5]]
+    assert [op["op_type"] for op in spec["ops"]] == list(dict.fromkeys(used))
+    assert sum(op["count"] for op in spec["ops"]) == spec["num_operators"] == 5
+
+
+@needs_demo
+def test_inspect_table_fits_80_columns_with_numbers_whole() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sciot", "model", "inspect", "fomo96", "--no-check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    graph = load_model(resolve_model_path("fomo96"))
+    for op in graph.ops:
+        row = next(line for line in lines if line.split()[:2] == [str(op.index), op.op_type])
+        assert f"{sum(t.nbytes for t in op.outputs):,}" in row.split()
+        assert f"{op.macs:,}" in row.split()
+    for cut in graph.cuts:
+        key = [str(cut.index), str(len(cut.tensors))]
+        row = next(line for line in lines if line.split()[:2] == key)
+        assert f"{cut.crossing_bytes:,}" in row.split()
 
 
 @needs_demo

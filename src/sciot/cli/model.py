@@ -29,12 +29,24 @@ def inspect(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON document (ops, inputs, outputs, cuts).")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Run every cut's head and tail in LiteRT (in a separate process) and list "
+            "the cuts that fail as excluded.",
+        ),
+    ] = True,
 ) -> None:
     """Show a model's operators and every cut with the tensors that cross it."""
     from sciot.model import describe_graph, load_model, resolve_model_path
 
     path = resolve_model_path(model)
     graph = load_model(path)
+    if check:
+        from sciot.runtime import verify_cuts
+
+        graph = verify_cuts(graph)
     if as_json:
         document = {"model": str(model), "path": str(path), **describe_graph(graph)}
         typer.echo(json.dumps(document, indent=2))
@@ -55,26 +67,46 @@ def split(
         bool, typer.Option("--c-array", help="Also write each head as C source for TFLM.")
     ] = False,
 ) -> None:
-    """Split a model into head/tail .tflite files and write DIR/manifest.json."""
+    """Split a model into head/tail .tflite files and write DIR/manifest.json.
+
+    Every cut is first run in LiteRT (head then tail against the full model, in a separate
+    process); a cut that does not run or is not bit-exact is not written.
+    """
     from sciot.model import load_model, resolve_model_path, write_splits
+    from sciot.runtime import verify_cuts
 
     if every == bool(at):
         raise ConfigError("give either --at K (one or more times) or --all, not both or neither")
     graph = load_model(resolve_model_path(model))
+    if at:
+        for k in at:
+            graph.cut(k)  # an unknown cut is a usage error before any checking
+    graph = verify_cuts(graph, None if every else at)
     manifest = write_splits(
         graph, out, None if every else at, model_label=str(model), c_array=c_array
     )
-    typer.echo(f"wrote {len(manifest['cuts'])} split(s) and {out / 'manifest.json'}")
+    excluded = manifest["excluded"]
+    note = f"; {len(excluded)} cut(s) excluded (sciot model inspect lists why)" if excluded else ""
+    typer.echo(f"wrote {len(manifest['cuts'])} split(s) and {out / 'manifest.json'}{note}")
 
 
 def _print_graph(label: str, graph: Any) -> None:
     from rich.console import Console
 
     console = Console()
+    console.print(f"[bold]{label}[/bold]", soft_wrap=True)
     console.print(
-        f"[bold]{label}[/bold]  id {graph.model_id}  {len(graph.model_bytes):,} bytes  "
-        f"{graph.num_ops} ops  {graph.total_macs:,} MACs"
+        f"  id {graph.model_id}  {len(graph.model_bytes):,} bytes  {graph.num_ops} ops  "
+        f"{graph.total_macs:,} MACs"
     )
+    if graph.folded_ops:
+        kinds = ", ".join(sorted({op.op_type for op in graph.folded_ops}))
+        console.print(
+            f"  {len(graph.folded_ops)} constant-derived ops folded ({kinds}): no cut points"
+        )
+    excluded = [cut for cut in graph.cuts if not cut.splittable]
+    if excluded:
+        console.print(f"  {len(excluded)} of {len(graph.cuts)} cuts excluded (reasons below)")
     for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
         for t in tensors:
             console.print(f"  {kind} {t.name}  {t.dtype}{list(t.shape)}  {t.nbytes:,} B")
@@ -96,7 +128,7 @@ def _print_graph(label: str, graph: Any) -> None:
             str(cut.index),
             str(len(cut.tensors)),
             f"{cut.crossing_bytes:,}",
-            f"blocked: {cut.blocked_reason}"
+            f"excluded: {cut.blocked_reason}"
             if cut.blocked_reason
             else ", ".join(_shape(t) for t in cut.tensors),
         ]
@@ -107,15 +139,23 @@ def _print_graph(label: str, graph: Any) -> None:
 
 
 def _table(title: str, headers: list[str], rows: list[list[str]], width: int) -> Any:
-    """A table whose columns keep their full width except the last, cut to fit ``width``."""
+    """A table whose columns keep their full width except the last, cut to fit ``width``.
+
+    Borderless with one space between columns, so numbers, types and shapes of real models
+    fit an 80-column terminal whole; only the trailing name (or reason) is shortened, and
+    ``--json`` has it in full.
+    """
     from rich.table import Table
 
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-    room = max(12, width - sum(widths[:-1]) - 3 * len(headers) - 1)
-    table = Table(title=title, title_justify="left")
-    for header in headers:
+    room = max(12, width - sum(widths[:-1]) - 2 * (len(headers) - 1))
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1))
+    for header, column_width in zip(headers[:-1], widths[:-1], strict=True):
         numeric = header in _NUMERIC_COLUMNS
-        table.add_column(header, no_wrap=True, justify="right" if numeric else "left")
+        table.add_column(
+            header, no_wrap=True, justify="right" if numeric else "left", min_width=column_width
+        )
+    table.add_column(headers[-1], no_wrap=True, overflow="ellipsis")
     for row in rows:
         last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
         table.add_row(*row[:-1], last)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sciot.errors import ConfigError, ModelError
 from sciot.model._c_array import write_c_array
-from sciot.model._graph import ModelGraph
+from sciot.model._graph import ModelGraph, load_model
 from sciot.model._split import split_model
 from sciot.model._types import TensorInfo
 
@@ -42,6 +42,10 @@ def describe_graph(graph: ModelGraph) -> dict[str, Any]:
         "num_ops": graph.num_ops,
         "total_macs": graph.total_macs,
         "subgraphs": graph.subgraph_count,
+        "num_folded_ops": len(graph.folded_ops),
+        "folded_ops": [
+            {"index": op.index, "op_type": op.op_type, "name": op.name} for op in graph.folded_ops
+        ],
         "inputs": [tensor_to_dict(t) for t in graph.inputs],
         "outputs": [tensor_to_dict(t) for t in graph.outputs],
         "ops": [
@@ -81,7 +85,10 @@ def write_splits(
 
     Files are ``cut_<k>_head.tflite`` / ``cut_<k>_tail.tflite`` (k zero-padded to three
     digits) and, with ``c_array``, ``cut_<k>_head.c`` / ``.h``. Returns the manifest written
-    to ``manifest.json``; its paths are relative to ``out_dir``.
+    to ``manifest.json``; its paths are relative to ``out_dir``. Each entry's ``head_spec``
+    is what a TFLite Micro build of that head needs without parsing it: its input and output
+    tensors (shape, dtype, quantisation) and the operators to register. ``excluded`` lists the
+    cuts that were not written (blocked, or failed a run check) with the reason.
     """
     indices = _cut_indices(graph, cuts)
     out = Path(out_dir)
@@ -104,11 +111,43 @@ def write_splits(
                 "tail": tail,
                 "tensors": list(split.cut.tensor_names),
                 "bytes": split.cut.crossing_bytes,
+                "head_spec": None if split.head is None else head_spec(split.head),
             }
         )
-    manifest = {"model": model_label, "num_ops": graph.num_ops, "cuts": entries}
+    manifest = {
+        "model": model_label,
+        "num_ops": graph.num_ops,
+        "cuts": entries,
+        "num_folded_ops": len(graph.folded_ops),
+        "excluded": [
+            {"index": c.index, "reason": c.blocked_reason} for c in graph.cuts if not c.splittable
+        ],
+    }
     _write(out, MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
+
+
+def head_spec(head: bytes) -> dict[str, Any]:
+    """Inputs, outputs and operator list of a head, as a TFLite Micro build declares them.
+
+    ``ops`` counts every stored operator, folded ones included (a float16-weight head still
+    needs the ``DEQUANTIZE`` kernel registered), in order of first use.
+    """
+    graph = load_model(head)
+    stored = sorted(
+        [(graph.stored_index(op.index), op.op_type) for op in graph.ops]
+        + [(op.index, op.op_type) for op in graph.folded_ops]
+    )
+    counts: dict[str, int] = {}
+    for _, op_type in stored:
+        counts[op_type] = counts.get(op_type, 0) + 1
+    return {
+        "size_bytes": len(head),
+        "inputs": [tensor_to_dict(t) for t in graph.inputs],
+        "outputs": [tensor_to_dict(t) for t in graph.outputs],
+        "num_operators": len(stored),
+        "ops": [{"op_type": name, "count": n} for name, n in counts.items()],
+    }
 
 
 def _cut_indices(graph: ModelGraph, cuts: Iterable[int] | None) -> list[int]:

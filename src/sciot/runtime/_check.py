@@ -9,7 +9,7 @@ cut whose reason ``sciot model inspect`` lists and that ``split`` never writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sciot.model import ModelGraph
 from sciot.runtime._sandbox import check_cuts_in_worker
@@ -18,7 +18,11 @@ DEFAULT_SEEDS = (0, 1, 2)
 
 
 def check_cuts(
-    graph: ModelGraph, cuts: Iterable[int] | None = None, *, seeds: Sequence[int] = DEFAULT_SEEDS
+    graph: ModelGraph,
+    cuts: Iterable[int] | None = None,
+    *,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[int, str | None]:
     """Per splittable cut (all when ``cuts`` is None): None if it runs and is exact, else why.
 
@@ -29,11 +33,17 @@ def check_cuts(
     wanted = [k for k in dict.fromkeys(wanted) if graph.cut(k).splittable]
     if not wanted:
         return {}
-    results = check_cuts_in_worker(graph.model_bytes, wanted, seeds)
+    results = check_cuts_in_worker(graph.model_bytes, wanted, seeds, progress)
     return {k: results[k] for k in wanted}
 
 
-def verify_cuts(graph: ModelGraph, *, seeds: Sequence[int] = DEFAULT_SEEDS) -> ModelGraph:
+def verify_cuts(
+    graph: ModelGraph,
+    cuts: Iterable[int] | None = None,
+    *,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+) -> ModelGraph:
     """``graph`` with every cut that failed :func:`check_cuts` excluded, with its reason."""
-    failed = {k: reason for k, reason in check_cuts(graph, seeds=seeds).items() if reason}
+    results = check_cuts(graph, cuts, seeds=seeds)
+    failed = {k: f"the run check failed: {reason}" for k, reason in results.items() if reason}
     return graph.with_excluded(failed) if failed else graph

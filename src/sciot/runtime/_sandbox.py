@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -185,42 +185,78 @@ def require_runnable(data: bytes, num_threads: int) -> None:
 
 
 def check_cuts_in_worker(
-    data: bytes, cuts: Sequence[int], seeds: Sequence[int]
+    data: bytes,
+    cuts: Sequence[int],
+    seeds: Sequence[int],
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[int, str | None]:
     """Per cut: None when head then tail runs and equals the full model, else why not.
 
-    Raises ModelError when the full model itself cannot run (nothing to compare against).
+    ``progress(done, total)`` is called after each cut. Raises ModelError when the full model
+    itself cannot run (nothing to compare against).
     """
     results: dict[int, str | None] = {}
     pending = list(cuts)
+    restarts = 0
     with _lock:
         while pending:
-            current: int | None = None
+            run = _CheckRun()
             try:
                 worker = _current_worker()
                 worker.send(("check", data, pending, list(seeds)))
-                while True:
-                    reply = worker.receive(STEP_TIMEOUT_S)
-                    if reply[0] == "start":
-                        current = reply[1]
-                    elif reply[0] == "cut":
-                        _, k, reason, digests = reply
-                        results[k] = reason
-                        _trusted.update(digests)
-                        pending.remove(k)
-                        current = None
-                    elif reply[0] == "error":
-                        raise ModelError(f"LiteRT cannot run this model: {reply[1]}")
-                    else:  # done: anything not answered was not checked
-                        for k in pending:
-                            results[k] = "the check ended before reaching this cut"
-                        pending.clear()
-                        break
+                run.follow(worker, results, pending, len(cuts), progress)
             except _WorkerDied as died:
                 _discard_worker()
-                if current is None:
+                if not run.ready:
                     raise ModelError(f"LiteRT cannot run this model: {died}") from None
-                results[current] = str(died)
-                pending.remove(current)
+                if run.current is not None:
+                    results[run.current] = str(died)
+                    pending.remove(run.current)
+                else:  # died between cuts: nothing to blame, try the rest again
+                    restarts += 1
+                    if restarts > 3:
+                        raise ModelError(f"LiteRT keeps crashing on this model: {died}") from None
         _trusted.add(digest(data))
     return results
+
+
+class _CheckRun:
+    """What one worker has told us during a check: whether it ran the full model, and the
+    cut it is on (the one to blame if it dies)."""
+
+    __slots__ = ("current", "ready")
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.current: int | None = None
+
+    def follow(
+        self,
+        worker: _Worker,
+        results: dict[int, str | None],
+        pending: list[int],
+        total: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        while True:
+            reply = worker.receive(STEP_TIMEOUT_S)
+            kind = reply[0]
+            if kind == "ready":
+                self.ready = True
+            elif kind == "start":
+                self.current = reply[1]
+            elif kind == "cut":
+                _, k, reason, digests = reply
+                results[k] = reason
+                _trusted.update(digests)
+                pending.remove(k)
+                self.current = None
+                if progress is not None:
+                    progress(len(results), total)
+            elif kind == "error":
+                raise ModelError(f"LiteRT cannot run this model: {reply[1]}")
+            else:  # done: anything not answered was not checked
+                for k in pending:
+                    results[k] = "the check ended before reaching this cut"
+                pending.clear()
+                return

@@ -70,6 +70,7 @@ def _check(out: IO[bytes], data: bytes, cuts: list[int], seeds: list[int]) -> No
     except Exception as exc:
         write_message(out, ("error", _one_line(exc)))
         return
+    write_message(out, ("ready",))
     for k in cuts:
         write_message(out, ("start", k))
         try:
