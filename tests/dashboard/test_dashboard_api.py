@@ -110,6 +110,7 @@ def test_the_planner_view_of_a_device(edge: DashboardEdge) -> None:
     assert view["cuts"][num_ops]["network_ms"] == 0.0  # device-only: nothing to send
     assert any(c["known"] for c in view["cuts"])
     assert view["link"]["samples"] > 0
+    assert f"cut {view['next_cut']}" in view["why"]
     json.dumps(view, allow_nan=False)  # no NaN or infinity reaches the page
 
 

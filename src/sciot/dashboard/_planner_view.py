@@ -92,7 +92,9 @@ def plan_view(core: EdgeCore, device_id: str, now_s: float) -> dict[str, Any] | 
         device_ops = _op_ms(state.device.mean_s, state.device.count)
         edge_ops = _op_ms(state.edge.mean_s, state.edge.count)
         objective = planner.objective.name
+        backing_off = now_s < state.down_until_s
     view["objective"] = objective
+    view["why"] = _why(record.next_cut, p.cost, p.known, backing_off=backing_off)
     view["cuts"] = [
         {
             "cut": k,
@@ -115,6 +117,21 @@ def plan_view(core: EdgeCore, device_id: str, now_s: float) -> dict[str, Any] | 
         "samples": p.link.samples,
     }
     return view
+
+
+def _why(cut: int, cost: np.ndarray, known: np.ndarray, *, backing_off: bool) -> str:
+    """The next cut in words, read off the predictions (the edge keeps no decision objects)."""
+    if backing_off:
+        return "the device could not reach the edge recently: device-only while backing off"
+    finite = np.isfinite(cost)
+    if not finite.any():
+        return "cold start: measuring cuts whose cost is still unknown"
+    best = int(np.argmin(np.where(finite, cost, np.inf)))
+    if cut == best:
+        return f"cut {cut} has the lowest predicted cost"
+    if not known[cut]:
+        return f"probing cut {cut}, not measured yet; the best known is cut {best}"
+    return f"probing cut {cut} to keep its estimate fresh; the best predicted is cut {best}"
 
 
 def _op_ms(mean_s: np.ndarray, count: np.ndarray) -> list[float | None]:

@@ -263,7 +263,8 @@ function renderDetail(view) {
     : "the planner has no measurements of this device yet";
   setText(document.getElementById("detail-summary"),
     `${view.model}: policy ${view.policy}, objective ${view.objective || "–"}, ` +
-    `next cut ${view.next_cut} of 0..${view.num_ops}; ${linkText}`);
+    `next cut ${view.next_cut} of 0..${view.num_ops}` + (view.why ? ` (${view.why})` : "") +
+    `; ${linkText}`);
   const known = view.cuts.map((c) => c.latency_ms).filter((v) => v !== null);
   const maxLatency = known.length ? Math.max(...known) : 0;
   const cutRows = view.cuts.map((c) => {
