@@ -28,7 +28,7 @@ from typing import Any
 
 from sciot.edge._listeners import FrameHandler
 from sciot.edge._shared_state import LocalState, SharedState
-from sciot.errors import TransportError
+from sciot.errors import MissingExtraError, TransportError
 from sciot.transport._framing import frame_device_id, frame_seq
 from sciot.transport._mqtt import decision_topic, result_topic
 
@@ -104,8 +104,11 @@ class MqttListener:
         return plain if self.group is None else f"$share/{self.group}/{plain}"
 
     def start(self) -> MqttListener:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
+        try:
+            import paho.mqtt.client as mqtt
+            from paho.mqtt.enums import CallbackAPIVersion
+        except ImportError:
+            raise MissingExtraError("paho-mqtt", "edge", "the edge's MQTT listener") from None
 
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from sciot.errors import ConfigError, TransportError
+from sciot.errors import ConfigError, MissingExtraError, TransportError
 from sciot.transport._client import _check_timeout
 from sciot.transport._framing import frame_device_id, frame_seq
 
@@ -90,8 +90,11 @@ class MqttClientTransport:
         if self._client is not None and self._error is None:
             return self._client
         self._drop()
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
+        try:
+            import paho.mqtt.client as mqtt
+            from paho.mqtt.enums import CallbackAPIVersion
+        except ImportError:
+            raise MissingExtraError("paho-mqtt", "mqtt", "the MQTT transport") from None
 
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
