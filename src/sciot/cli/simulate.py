@@ -25,8 +25,8 @@ def simulate_command(
         typer.Option(
             "--policy",
             "-p",
-            help="adaptive, sciot, device-only, edge-only, oracle, oracle-dynamic, fixed:K "
-            "(repeatable; default: the first five).",
+            help="adaptive, sciot, neurosurgeon, explore-greedy, linucb, device-only, "
+            "edge-only, oracle, oracle-dynamic, fixed:K (repeatable; default: all but fixed:K).",
         ),
     ] = None,
     duration: Annotated[
@@ -55,15 +55,34 @@ def simulate_command(
     ] = "virtual",
     live: Annotated[bool, typer.Option("--live", help="Shorthand for --emulation live.")] = False,
     transport: Annotated[str, typer.Option("--transport", help="Live runs: http or ws.")] = "http",
+    uplink_trace: Annotated[
+        Path | None,
+        typer.Option(
+            "--uplink-trace",
+            help="Mahimahi trace of the uplink (one delivery ms per line); with "
+            "--downlink-trace every scenario runs over it (default scenarios: the trace family).",
+        ),
+    ] = None,
+    downlink_trace: Annotated[
+        Path | None, typer.Option("--downlink-trace", help="Mahimahi trace of the downlink.")
+    ] = None,
 ) -> None:
     """Simulate scenarios x policies; writes per-scenario CSVs, summary.csv, run.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from sciot.sim import RUN_POLICIES, SCENARIOS, RunConfig, run_simulation, total_units
+    from sciot.sim import (
+        RUN_POLICIES,
+        SCENARIOS,
+        TRACE_SCENARIOS,
+        RunConfig,
+        run_simulation,
+        total_units,
+    )
     from sciot.sim.netem import detect_kernel_netem, netem_fallback_note
 
+    default_scenarios = TRACE_SCENARIOS if uplink_trace or downlink_trace else SCENARIOS
     config = RunConfig(
-        scenarios=tuple(scenario) if scenario else tuple(SCENARIOS),
+        scenarios=tuple(scenario) if scenario else tuple(default_scenarios),
         policies=tuple(policy) if policy else RUN_POLICIES,
         requests=requests,
         duration_s=duration,
@@ -72,6 +91,8 @@ def simulate_command(
         model=model,
         emulation="live" if live else emulation,
         live_transport=transport,
+        uplink_trace=None if uplink_trace is None else str(uplink_trace),
+        downlink_trace=None if downlink_trace is None else str(downlink_trace),
     )
     if config.emulation == "netem":
         typer.echo(f"sciot simulate: {netem_fallback_note(detect_kernel_netem())}", err=True)

@@ -5,6 +5,7 @@ current time; ask it where to cut the next request. No I/O, no clock, no global 
 the same observations and seed give the same decisions on a device, on the edge or in ``sim``.
 """
 
+from sciot.planner._baselines import ExploreGreedyPolicy, LinUcbPolicy, NeurosurgeonPolicy
 from sciot.planner._decision import CutCost, Decision, Explanation
 from sciot.planner._estimators import (
     CV_THRESHOLD,
@@ -16,6 +17,16 @@ from sciot.planner._estimators import (
     PageHinkley,
 )
 from sciot.planner._link import LinkEstimate, LinkEstimator
+from sciot.planner._observe import (
+    PROFILE_FRACTION,
+    REPORT_EVERY,
+    REPORT_INTERVAL_S,
+    ObservationChannel,
+    Round,
+    Transfer,
+    feed_round,
+    spread_tail_s,
+)
 from sciot.planner._planner import Planner
 from sciot.planner._policies import (
     POLICY_NAMES,
@@ -36,6 +47,9 @@ __all__ = [
     "CV_THRESHOLD",
     "CV_WINDOW",
     "POLICY_NAMES",
+    "PROFILE_FRACTION",
+    "REPORT_EVERY",
+    "REPORT_INTERVAL_S",
     "AdaptiveOptions",
     "AdaptivePolicy",
     "Constraints",
@@ -47,10 +61,14 @@ __all__ = [
     "EwmaEstimate",
     "ExpectedLatency",
     "Explanation",
+    "ExploreGreedyPolicy",
     "FixedPolicy",
+    "LinUcbPolicy",
     "LinkEstimate",
     "LinkEstimator",
+    "NeurosurgeonPolicy",
     "Objective",
+    "ObservationChannel",
     "OpTimes",
     "OpTimesEstimate",
     "OraclePolicy",
@@ -58,10 +76,14 @@ __all__ = [
     "Planner",
     "Policy",
     "Prediction",
+    "Round",
     "SciotPolicy",
     "SplitSpace",
+    "Transfer",
     "best_fixed_cut",
     "energy_j",
+    "feed_round",
     "make_policy",
     "predict",
+    "spread_tail_s",
 ]

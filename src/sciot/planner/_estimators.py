@@ -80,18 +80,28 @@ class PageHinkley:
     about once in several thousand samples.
     """
 
-    __slots__ = ("_down", "_up", "clip", "delta", "threshold")
+    __slots__ = ("_down", "_up", "clip", "clip_down", "delta", "threshold")
 
-    def __init__(self, *, delta: float = 0.5, threshold: float = 8.0, clip: float = 3.0) -> None:
+    def __init__(
+        self,
+        *,
+        delta: float = 0.5,
+        threshold: float = 8.0,
+        clip: float = 3.0,
+        clip_down: float | None = None,
+    ) -> None:
         self.delta = delta
         self.threshold = threshold
         self.clip = clip
+        # Residuals below zero may be clipped less: where noise only ever slows things down
+        # (a transfer cannot beat its link), a big speed-up is a change, not a straggler.
+        self.clip_down = clip if clip_down is None else clip_down
         self._up = 0.0
         self._down = 0.0
 
     def update(self, x: float) -> bool:
         """Feed one residual; True when a change is detected (the test then restarts)."""
-        r = min(self.clip, max(-self.clip, x))
+        r = min(self.clip, max(-self.clip_down, x))
         self._up = max(0.0, self._up + r - self.delta)
         self._down = max(0.0, self._down - r - self.delta)
         if self._up > self.threshold or self._down > self.threshold:

@@ -61,7 +61,8 @@ class LinkEstimator:
         self._buckets: dict[int, deque[tuple[float, float]]] = {}
         self._bucket_last_s: dict[int, float] = {}
         self._last_bucket: int | None = None
-        self._detector = PageHinkley()
+        # A transfer far faster than the fitted line cannot be a straggler: one such is enough.
+        self._detector = PageHinkley(clip_down=12.0)
         self._identified_slope: float | None = None
         self._fit = _Fit(rtt_s=0.0, s_per_byte=self._prior_s_per_byte, identified=False)
         self._rel_spread = _MIN_REL_SPREAD
@@ -84,7 +85,10 @@ class LinkEstimator:
             predicted = self._fit.rtt_s + request_bytes * self._fit.s_per_byte
             log_residual = math.log(seconds / max(predicted, 1e-9))
             self._log_residuals.append(log_residual)
-            if self._detector.update(log_residual / self._rel_spread):
+            scaled = log_residual / self._rel_spread
+            if not self._fit.identified:  # a guessed slope: a speed-up may be the guess's error
+                scaled = max(scaled, -self._detector.clip)
+            if self._detector.update(scaled):
                 self._forget_history()
                 changed = True
                 self.changes += 1

@@ -103,6 +103,10 @@ class Planner:
             now_s=_check_time(now_s),
         )
 
+    def observe_latency(self, device_id: str, cut: int, seconds: float, now_s: float) -> None:
+        """End-to-end latency of one request at ``cut`` (device + edge + network)."""
+        self.state(device_id).observe_latency(cut, seconds, _check_time(now_s))
+
     def observe_failure(self, device_id: str, now_s: float) -> None:
         """The device could not reach the edge (timeout, refused): back off offloading."""
         self.state(device_id).observe_failure(_check_time(now_s))
@@ -114,6 +118,13 @@ class Planner:
             state.last_probe_request = state.requests
         state.requests += 1
         return decision
+
+    def count_inferences(self, device_id: str, count: int) -> None:
+        """``count`` inferences ran without a decision of their own (a device-only batch):
+        the gaps between probes count inferences, so a batch moves them on."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise PlannerError(f"an inference count must be an integer >= 0, got {count!r}")
+        self.state(device_id).requests += count
 
     def forget(self, device_id: str) -> None:
         """Drop everything known about a device (it left, or was re-flashed)."""

@@ -24,11 +24,22 @@ import numpy as np
 import numpy.typing as npt
 
 from sciot.errors import PlannerError
+from sciot.planner._baselines import ExploreGreedyPolicy, LinUcbPolicy, NeurosurgeonPolicy
 from sciot.planner._decision import CutCost, Decision, Explanation
 from sciot.planner._estimators import FloatArray
 from sciot.planner._state import DeviceState, Prediction, predict
 
-POLICY_NAMES = ("adaptive", "sciot", "device-only", "edge-only", "fixed:K", "oracle")
+POLICY_NAMES = (
+    "adaptive",
+    "sciot",
+    "neurosurgeon",
+    "explore-greedy",
+    "linucb",
+    "device-only",
+    "edge-only",
+    "fixed:K",
+    "oracle",
+)
 
 
 @runtime_checkable
@@ -291,7 +302,7 @@ def best_fixed_cut(expected_s: ExpectedLatency, *, num_cuts: int, times_s: Seque
 
 
 def make_policy(name: str, *, seed: int = 0, **options: object) -> Policy:
-    """Build a policy by name: adaptive, sciot, device-only, edge-only, fixed:K or oracle.
+    """Build a policy by name (see :data:`POLICY_NAMES`); ``linucb`` takes ``op_weights``.
 
     ``seed`` is accepted for symmetry with :class:`~sciot.planner.Planner`; policies draw from
     the per-device generator the planner seeds, so they keep no generator of their own.
@@ -306,6 +317,17 @@ def make_policy(name: str, *, seed: int = 0, **options: object) -> Policy:
         p_local = options.pop("p_local", 0.1)
         _no_options(name, options)
         return SciotPolicy(p_local=float(p_local))  # type: ignore[arg-type]
+    if name == "neurosurgeon":
+        _no_options(name, options)
+        return NeurosurgeonPolicy()
+    if name == "explore-greedy":
+        _no_options(name, options)
+        return ExploreGreedyPolicy()
+    if name == "linucb":
+        try:
+            return LinUcbPolicy(**options)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise PlannerError(f"bad option for the linucb policy: {exc}") from exc
     if name in ("device-only", "edge-only"):
         _no_options(name, options)
         return FixedPolicy(name)

@@ -10,6 +10,7 @@ objective's cost and an optimistic (lower-confidence) cost, in one vectorised pa
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -59,6 +60,12 @@ class DeviceState:
         self.last_change_request = -(10**9)
         self.down_until_s = -math.inf
         self.failures = 0
+        # End-to-end latencies per cut as the edge assembles them (newest last), for policies
+        # that learn from the outcome rather than from its parts; ``latency_count`` counts all.
+        self.latencies: deque[tuple[int, float, float]] = deque(maxlen=512)
+        self.latency_count = 0
+        # Per-device memory of policies that need one (keyed by policy name).
+        self.policy_data: dict[str, object] = {}
         self._op_sums: _OpSums | None = None
 
     def cached_op_sums(self) -> _OpSums | None:
@@ -101,6 +108,14 @@ class DeviceState:
         self.sciot_bytes_per_s = total / seconds if total > 0 else self.sciot_bytes_per_s
         self.failures = 0
         self.down_until_s = -math.inf
+
+    def observe_latency(self, cut: int, seconds: float, now_s: float) -> None:
+        """One request's end-to-end latency at ``cut``."""
+        self.space.check_cut(cut)
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise PlannerError(f"a latency must be a finite number of seconds >= 0, got {seconds}")
+        self.latencies.append((int(cut), float(seconds), now_s))
+        self.latency_count += 1
 
     def observe_failure(self, now_s: float, *, base_backoff_s: float = 0.5) -> None:
         """The edge could not be reached: avoid offloading for an exponentially growing time."""

@@ -75,6 +75,15 @@ def check_live(config: RunConfig, scenarios: Sequence[Scenario]) -> None:
                 f"scenario {chosen.name!r} slows the edge during a window, which a live run "
                 "cannot do to a real edge; run it with --emulation virtual"
             )
+        # Cross traffic on a trace link is the trace's own thinning, which live runs replay.
+        virtual_only = [
+            e for e in chosen.effects.active if not (e == "cross_traffic" and chosen.trace)
+        ]
+        if virtual_only:
+            raise ConfigError(
+                f"scenario {chosen.name!r} has effects ({', '.join(virtual_only)}) that exist "
+                "only in the virtual world; run it with --emulation virtual"
+            )
 
 
 class LiveRunner:

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from sciot.errors import ConfigError
 from sciot.sim.netem import EMULATIONS
-from sciot.sim.scenarios import SCENARIOS, scenario
+from sciot.sim.scenarios import SCENARIOS, TRACE_ONE_WAY_S, scenario
 
-RUN_POLICIES = ("adaptive", "sciot", "device-only", "edge-only", "oracle")
-EXTRA_POLICIES = ("oracle-dynamic",)
+# Every policy and both bounds run by default: baselines and bounds in one run, same seeds.
+RUN_POLICIES = (
+    "adaptive",
+    "sciot",
+    "neurosurgeon",
+    "explore-greedy",
+    "linucb",
+    "device-only",
+    "edge-only",
+    "oracle",
+    "oracle-dynamic",
+)
+EXTRA_POLICIES: tuple[str, ...] = ()
 ProgressFn = Callable[[int, str], None]
 
 
@@ -37,10 +49,27 @@ class RunConfig:
     max_wall_s: float = 120.0
     emulation: str = "virtual"
     live_transport: str = "http"
+    uplink_trace: str | None = None
+    downlink_trace: str | None = None
+    trace_one_way_s: float = TRACE_ONE_WAY_S
 
     def __post_init__(self) -> None:
         for name in self.scenarios:
-            scenario(name)
+            if scenario(name).trace and self.uplink_trace is None:
+                raise ConfigError(
+                    f"scenario {name!r} runs over a link trace: give --uplink-trace and "
+                    "--downlink-trace (mahimahi files)"
+                )
+        if (self.uplink_trace is None) != (self.downlink_trace is None):
+            raise ConfigError("give both --uplink-trace and --downlink-trace, or neither")
+        for flag, trace in (
+            ("--uplink-trace", self.uplink_trace),
+            ("--downlink-trace", self.downlink_trace),
+        ):
+            if trace is not None and not Path(trace).is_file():
+                raise ConfigError(f"{flag}: link trace {trace} is not a readable file")
+        if not (self.trace_one_way_s >= 0 and self.trace_one_way_s < 10):
+            raise ConfigError(f"trace_one_way_s must be in [0, 10) s, got {self.trace_one_way_s}")
         if self.emulation not in EMULATIONS:
             raise ConfigError(
                 f"unknown emulation {self.emulation!r}; choose from {', '.join(EMULATIONS)}"
@@ -81,6 +110,7 @@ class InferenceRow:
     true_bytes_per_s: float
     true_rtt_ms: float
     reason: str
+    seed: int = 0
 
 
 ROW_FIELDS = tuple(f.name for f in fields(InferenceRow))

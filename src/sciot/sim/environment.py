@@ -108,6 +108,54 @@ class LinkModel:
     def is_down(self, now_s: float) -> bool:
         return any(w.active(now_s) for w in self.outages)
 
+    def exchange_s(
+        self,
+        uplink_bytes: int,
+        downlink_bytes: int,
+        now_s: float,
+        edge_s: float,
+        rng: np.random.Generator,
+    ) -> float:
+        """Network time of a request and its reply (a fixed-rate link ignores ``edge_s``)."""
+        del edge_s
+        return self.delay_s(uplink_bytes + downlink_bytes, now_s, rng)
+
+    def expected_exchange_s(
+        self, uplink_bytes: int, downlink_bytes: int, now_s: float, edge_s: float
+    ) -> float:
+        del edge_s
+        return self.expected_s(uplink_bytes + downlink_bytes, now_s)
+
+    def reset(self) -> None:
+        """Nothing to empty: a fixed-rate link holds no queue."""
+
+
+@runtime_checkable
+class Link(Protocol):
+    """What an environment needs of its link: a fixed-rate :class:`LinkModel` or a
+    :class:`~sciot.sim.TraceLink` (whose FIFO queue :meth:`reset` empties)."""
+
+    def exchange_s(
+        self,
+        uplink_bytes: int,
+        downlink_bytes: int,
+        now_s: float,
+        edge_s: float,
+        rng: np.random.Generator,
+    ) -> float: ...
+
+    def expected_exchange_s(
+        self, uplink_bytes: int, downlink_bytes: int, now_s: float, edge_s: float
+    ) -> float: ...
+
+    def delay_s(self, payload_bytes: int, now_s: float, rng: np.random.Generator) -> float: ...
+
+    def is_down(self, now_s: float) -> bool: ...
+
+    def at(self, now_s: float) -> tuple[float, float]: ...
+
+    def reset(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ComputeModel:
@@ -210,7 +258,7 @@ class Environment:
     space: SplitSpace
     device: ComputeModel
     edge: ComputeModel
-    link: LinkModel
+    link: Link
     report_bytes: int = 256
     timeout_s: float = 0.5
 
@@ -222,27 +270,41 @@ class Environment:
                 f"{len(self.device.op_s)} and {len(self.edge.op_s)}"
             )
 
-    def expected_latency_s(self, cut: int, now_s: float) -> float:
-        """The true mean latency of a request at ``cut`` sent at ``now_s`` (no noise)."""
+    def expected_latency_s(self, cut: int, now_s: float, *, device_factor: float = 1.0) -> float:
+        """The true mean latency of a request at ``cut`` sent at ``now_s`` (no noise).
+
+        On a trace link the transfer is computed against the link's current queue.
+        """
         n = self.space.num_ops
-        device = self.device.expected_op_s(now_s)
+        device = self.device.expected_op_s(now_s) * device_factor
         if cut == n:
             return float(device.sum())
         if self.link.is_down(now_s):
             return float(device.sum()) + self.timeout_s
         edge = self.edge.expected_op_s(now_s)
-        payload = int(self.space.crossing_bytes[cut]) + self.space.result_bytes
-        network = self.link.expected_s(payload, now_s)
-        return float(device[:cut].sum() + edge[cut:].sum()) + network
+        head_s, tail_s = float(device[:cut].sum()), float(edge[cut:].sum())
+        up = int(self.space.crossing_bytes[cut])
+        network = self.link.expected_exchange_s(up, self.space.result_bytes, now_s + head_s, tail_s)
+        return head_s + tail_s + network
 
-    def run(self, cut: int, now_s: float, rng: np.random.Generator) -> Outcome:
-        """Simulate one request at ``cut`` starting at ``now_s``."""
+    def run(
+        self,
+        cut: int,
+        now_s: float,
+        rng: np.random.Generator,
+        *,
+        device_factor: float = 1.0,
+        report: bool = True,
+    ) -> Outcome:
+        """Simulate one request at ``cut`` starting at ``now_s``; ``device_factor`` slows the
+        device (thermal throttling known only to the world, not to the planner). With
+        ``report=False`` a device-only request sends no report (its caller batches them)."""
         n = self.space.num_ops
         cut = self.space.check_cut(cut)
-        device_ops = self.device.sample_op_s(0, cut, now_s, rng)
+        device_ops = self.device.sample_op_s(0, cut, now_s, rng) * device_factor
         empty = np.zeros(0)
         if cut == n:
-            report_s = self.link.delay_s(self.report_bytes, now_s, rng)
+            report_s = self.link.delay_s(self.report_bytes, now_s, rng) if report else 0.0
             return Outcome(
                 cut=cut,
                 started_s=now_s,
@@ -253,14 +315,14 @@ class Environment:
                 uplink_bytes=0,
                 downlink_bytes=0,
                 failed=self.link.is_down(now_s),
-                report_bytes=self.report_bytes,
+                report_bytes=self.report_bytes if report else 0,
                 report_s=report_s,
             )
         up = int(self.space.crossing_bytes[cut])
         down = self.space.result_bytes
         send_s = now_s + float(device_ops.sum())
         if self.link.is_down(send_s):
-            rest = self.device.sample_op_s(cut, n, send_s, rng)
+            rest = self.device.sample_op_s(cut, n, send_s, rng) * device_factor
             all_ops = np.concatenate((device_ops, rest))
             return Outcome(
                 cut=cut,
@@ -275,8 +337,8 @@ class Environment:
                 report_bytes=0,
                 report_s=0.0,
             )
-        network_s = self.link.delay_s(up + down, send_s, rng)
         edge_ops = self.edge.sample_op_s(cut, n, send_s, rng)
+        network_s = self.link.exchange_s(up, down, send_s, float(edge_ops.sum()), rng)
         return Outcome(
             cut=cut,
             started_s=now_s,
@@ -326,6 +388,7 @@ def _op_map(first: int, seconds: FloatArray) -> dict[int, float]:
 __all__ = [
     "ComputeModel",
     "Environment",
+    "Link",
     "LinkModel",
     "LinkStep",
     "NetworkEmulator",

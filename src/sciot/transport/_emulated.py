@@ -12,7 +12,10 @@ raises :class:`~sciot.errors.TransportError`, exactly as a real transport would 
 packets vanish. A delay longer than the timeout also ends in a timeout after ``timeout_s``.
 
 The network model is typed structurally (:class:`LinkEmulator`) so this layer never imports
-the simulator; :class:`sciot.sim.LinkModel` is one such model.
+the simulator; :class:`sciot.sim.LinkModel` is one such model. A model that also has
+``exchange_s(request_bytes, reply_bytes, now_s, edge_s, rng)`` (:class:`sciot.sim.TraceLink`,
+a real link trace behind a FIFO bottleneck) is asked for the request and the reply apart, so
+each crosses its own direction of the link, and its queue sees every exchange in order.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class EmulatedTransport:
                     f"emulated link down at t={now_s:.3f} s: no reply within {timeout_s} s"
                 )
             reply = self._inner.request(payload, timeout_s=timeout_s)
-            delay_s = float(self._emulator.delay_s(len(payload) + len(reply), now_s, self._rng))
+            delay_s = self._delay_s(len(payload), len(reply), now_s)
             if not (math.isfinite(delay_s) and delay_s >= 0):
                 raise ConfigError(f"the link emulator returned an invalid delay {delay_s!r} s")
             if delay_s >= timeout_s:
@@ -114,6 +117,12 @@ class EmulatedTransport:
             self._record(now_s, len(payload), len(reply), delay_s, dropped=False)
             self._sleep(delay_s)
             return reply
+
+    def _delay_s(self, request_bytes: int, reply_bytes: int, now_s: float) -> float:
+        exchange = getattr(self._emulator, "exchange_s", None)
+        if callable(exchange):
+            return float(exchange(request_bytes, reply_bytes, now_s, 0.0, self._rng))
+        return float(self._emulator.delay_s(request_bytes + reply_bytes, now_s, self._rng))
 
     def _lost(self) -> bool:
         return self._loss > 0.0 and bool(self._rng.random() < self._loss)

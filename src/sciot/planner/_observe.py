@@ -1,0 +1,237 @@
+"""What the edge's planner learns from a device, and when: the production observation channel.
+
+A deployed planner does not see every op of every request. It learns, per device:
+
+- per-op device times only when the device profiled the head: the first time it uses a cut,
+  then on a sampled ``profile_fraction`` of requests (profiling op by op costs time);
+- one measured tail time per offloaded request, spread over the tail's ops by the edge's
+  startup profile (:func:`spread_tail_s`); a wait for the executor is inside that time;
+- the network time of an exchange only with the device's *next* message, which carries it;
+- device-only inferences in batches (every ``report_every`` inferences or ``report_interval_s``
+  after the oldest), whose acknowledgement carries the next cut;
+- and it decides once per planner round, after the round's observations; a reply carries the
+  cut published by the round before, so a decision reaches the device one exchange late.
+
+:func:`feed_round` is the one code path that hands a round's observations to a
+:class:`~sciot.planner.Planner` and takes its decision; the edge's planner worker and the
+simulator's :class:`ObservationChannel` both go through it, so live and virtual runs teach the
+planner the same things in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sciot.errors import PlannerError
+from sciot.planner._decision import Decision
+from sciot.planner._planner import Planner
+
+REPORT_EVERY = 64
+REPORT_INTERVAL_S = 0.5
+PROFILE_FRACTION = 0.05
+
+
+def spread_tail_s(profile_s: Sequence[float], cut: int, tail_s: float) -> dict[int, float]:
+    """One measured tail time spread over ops ``[cut, N)`` by their profiled shares."""
+    n = len(profile_s)
+    profiled = float(sum(profile_s[cut:]))
+    if cut >= n or profiled <= 0.0:
+        return {}
+    scale = tail_s / profiled
+    return {op: float(profile_s[op]) * scale for op in range(cut, n)}
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One exchange's bytes and network time, as the device reports it."""
+
+    uplink_bytes: int
+    downlink_bytes: int
+    seconds: float
+
+
+@dataclass(slots=True)
+class Round:
+    """The observations one planner round feeds, in the order it feeds them."""
+
+    device_ops: dict[int, float] = field(default_factory=dict)
+    edge_ops: dict[int, float] = field(default_factory=dict)
+    transfers: list[Transfer] = field(default_factory=list)
+    latencies: list[tuple[int, float]] = field(default_factory=list)
+    outage: bool = False
+    inferences: int = 1  # how many inferences the round's observations cover
+
+
+def feed_round(planner: Planner, device_id: str, now_s: float, observed: Round) -> Decision:
+    """Feed one round's observations to ``planner`` and return its decision for the device."""
+    if observed.device_ops:
+        planner.observe_device_ops(device_id, observed.device_ops, now_s)
+    if observed.edge_ops:
+        planner.observe_edge_ops(device_id, observed.edge_ops, now_s)
+    for t in observed.transfers:
+        planner.observe_transfer(
+            device_id,
+            uplink_bytes=t.uplink_bytes,
+            downlink_bytes=t.downlink_bytes,
+            seconds=t.seconds,
+            now_s=now_s,
+        )
+    for cut, seconds in observed.latencies:
+        planner.observe_latency(device_id, cut, seconds, now_s)
+    if observed.outage:
+        # After the transfers: the outage is the newest news about the link.
+        planner.observe_failure(device_id, now_s)
+    if observed.inferences > 1:  # a batch: probing gaps count inferences, not rounds
+        planner.count_inferences(device_id, observed.inferences - 1)
+    return planner.decide(device_id, now_s)
+
+
+class ObservationChannel:
+    """One device and the edge, as the planner sees them: what it learns, and when.
+
+    The caller (a simulator) tells the channel what really happened; the channel decides what
+    reaches the planner and which decision the device acts on next (:attr:`decision`).
+    """
+
+    def __init__(
+        self,
+        planner: Planner,
+        device_id: str,
+        *,
+        tail_profile_s: Sequence[float],
+        rng: np.random.Generator,
+        profile_fraction: float = PROFILE_FRACTION,
+        report_every: int = REPORT_EVERY,
+        report_interval_s: float = REPORT_INTERVAL_S,
+    ) -> None:
+        if len(tail_profile_s) != planner.space.num_ops:
+            raise PlannerError(
+                f"the startup profile has {len(tail_profile_s)} ops, the model "
+                f"{planner.space.num_ops}"
+            )
+        if not 0 <= profile_fraction <= 1 or report_every < 1 or not report_interval_s > 0:
+            raise PlannerError("profile_fraction in [0, 1], report_every >= 1, interval > 0")
+        self.planner = planner
+        self.device_id = device_id
+        self.profile_s = tuple(float(s) for s in tail_profile_s)
+        self.rng = rng
+        self.profile_fraction = profile_fraction
+        self.report_every = report_every
+        self.report_interval_s = report_interval_s
+        self.num_ops = planner.space.num_ops
+        self._profiled: set[int] = set()
+        self._last_transfer: Transfer | None = None
+        self._last_latency: tuple[int, float] | None = None
+        self._batch = Round()
+        self._batch_count = 0
+        self._batch_first_s = 0.0
+        self.published: Decision | None = None
+        self.decision: Decision | None = None
+        self.rounds = 0
+
+    @property
+    def cut(self) -> int:
+        """The cut the device uses for its next inference."""
+        if self.decision is None:
+            raise PlannerError(f"device {self.device_id} has not registered")
+        return self.decision.cut
+
+    def register(self, now_s: float) -> Decision:
+        """The device registers: the planner's first decision is its first cut."""
+        self.published = self.decision = self.planner.decide(self.device_id, now_s)
+        self.rounds += 1
+        return self.decision
+
+    def _profiles(self, cut: int) -> bool:
+        if cut == 0:
+            return False
+        if cut not in self._profiled:
+            self._profiled.add(cut)
+            return True
+        return bool(self.rng.random() < self.profile_fraction)
+
+    def _carried(self, observed: Round) -> None:
+        """What the device's message carries about its previous exchange."""
+        if self._last_transfer is not None:
+            observed.transfers.append(self._last_transfer)
+            self._last_transfer = None
+        if self._last_latency is not None:
+            observed.latencies.append(self._last_latency)
+            self._last_latency = None
+
+    def _round(self, now_s: float, observed: Round) -> None:
+        self.published = feed_round(self.planner, self.device_id, now_s, observed)
+        self.rounds += 1
+
+    def offloaded(
+        self,
+        *,
+        cut: int,
+        done_s: float,
+        device_op_s: Iterable[float],
+        tail_s: float,
+        transfer: Transfer,
+        device_s: float,
+    ) -> None:
+        """An offloaded request finished; its reply carried the cut the last round chose."""
+        observed = Round()
+        if self._profiles(cut):
+            observed.device_ops = {op: float(s) for op, s in enumerate(device_op_s)}
+        observed.edge_ops = spread_tail_s(self.profile_s, cut, tail_s)
+        self._carried(observed)
+        self.decision = self.published
+        self._round(done_s, observed)
+        self._last_transfer = transfer
+        self._last_latency = (cut, device_s + tail_s + transfer.seconds)
+
+    def device_only(self, *, started_s: float, device_op_s: Iterable[float]) -> bool:
+        """A device-only inference finished; True when its batch report is due."""
+        ops = [float(s) for s in device_op_s]
+        if self._batch_count == 0:
+            self._batch_first_s = started_s
+        self._batch_count += 1
+        if self._profiles(self.num_ops):
+            self._batch.device_ops.update(enumerate(ops))
+        self._batch.latencies.append((self.num_ops, sum(ops)))
+        return self.report_due(started_s + sum(ops))
+
+    @property
+    def batched(self) -> int:
+        """Device-only inferences waiting for the next report."""
+        return self._batch_count
+
+    def report_due(self, now_s: float) -> bool:
+        return self._batch_count > 0 and (
+            self._batch_count >= self.report_every
+            or now_s - self._batch_first_s >= self.report_interval_s
+        )
+
+    def report(self, *, now_s: float, transfer: Transfer) -> None:
+        """The batch report was sent at ``now_s`` and acknowledged; the ack carries a cut."""
+        observed, self._batch = self._batch, Round()
+        observed.inferences, self._batch_count = self._batch_count, 0
+        self._carried(observed)
+        self.decision = self.published
+        self._round(now_s + transfer.seconds, observed)
+        self._last_transfer = transfer
+
+    def failed(self, *, now_s: float) -> None:
+        """The edge was unreachable: the device runs locally and the planner hears of it."""
+        self._last_transfer = self._last_latency = None
+        self._round(now_s, Round(outage=True))
+        self.decision = self.published
+
+
+__all__ = [
+    "PROFILE_FRACTION",
+    "REPORT_EVERY",
+    "REPORT_INTERVAL_S",
+    "ObservationChannel",
+    "Round",
+    "Transfer",
+    "feed_round",
+    "spread_tail_s",
+]

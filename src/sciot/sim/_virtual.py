@@ -1,0 +1,257 @@
+"""The virtual loop: the clients of one scenario, one policy and one seed, on a virtual clock.
+
+Clients take turns by start time. Each request is drawn from the run's :class:`World` (true
+costs plus the scenario's effects and their state); what the planner then learns goes through
+the production :class:`~sciot.planner.ObservationChannel` -- sampled per-op profiles, one
+tail time spread by the startup profile, transfers carried by the next message, batched
+device-only reports, decisions one exchange late -- the same rules as a deployed edge. The two
+bounds skip the channel: ``oracle-dynamic`` picks, per request, the cut with the lowest cost
+given the realised world now; ``oracle`` holds the best fixed cut in hindsight.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sciot.planner import (
+    Decision,
+    LinUcbPolicy,
+    ObservationChannel,
+    Planner,
+    Policy,
+    Transfer,
+    make_policy,
+)
+from sciot.sim._run_types import InferenceRow, ProgressFn, RunConfig, rounded_row
+from sciot.sim.profiles import DeviceProfile
+from sciot.sim.scenarios import Scenario
+from sciot.sim.world import Realised, World
+
+Decide = Callable[[str, float], tuple[int, bool, float, str]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Coverage:
+    """Rows of one policy run and the virtual time they cover without a gap."""
+
+    rows: list[InferenceRow]
+    covered_s: float
+
+
+def make_planner_policy(name: str, seed: int, op_weights: tuple[float, ...]) -> Policy:
+    if name == "linucb":
+        return LinUcbPolicy(op_weights)
+    return make_policy(name, seed=seed)
+
+
+class VirtualLoop:
+    """Clients sharing one edge and one link in one :class:`World`."""
+
+    def __init__(
+        self,
+        world: World,
+        chosen: Scenario,
+        config: RunConfig,
+        device: DeviceProfile,
+        *,
+        span_s: float,
+        tail_profile_s: tuple[float, ...],
+    ) -> None:
+        self.world = world
+        self.env = world.env
+        self.scenario = chosen
+        self.config = config
+        self.energy = device.energy
+        self.span_s = span_s
+        self.tail_profile_s = tail_profile_s
+
+    def run_policy(self, policy: str, progress: ProgressFn | None) -> Coverage:
+        if policy == "oracle":
+            return self._best_fixed(progress)
+        if policy == "oracle-dynamic":
+            return self.run(policy, self._dynamic_decide, None, progress)
+        planner = Planner(
+            self.env.space,
+            make_planner_policy(policy, self.config.seed, self.tail_profile_s),
+            seed=self.config.seed,
+        )
+        return self.run(policy, None, planner, progress)
+
+    def _dynamic_decide(self, client: str, now_s: float) -> tuple[int, bool, float, str]:
+        costs = self.world.expected_latencies_s(now_s)
+        cut = int(np.argmin(costs))
+        return cut, False, float(costs[cut]), "oracle: best cut for this request"
+
+    def run(
+        self,
+        policy: str,
+        decide: Decide | None,
+        planner: Planner | None,
+        progress: ProgressFn | None,
+    ) -> Coverage:
+        config, world = self.config, self.world
+        world.reset()
+        rng = np.random.default_rng([config.seed, zlib.crc32(self.scenario.name.encode())])
+        clients = [f"client-{i}" for i in range(self.scenario.clients)]
+        next_start = {c: i * 1e-3 for i, c in enumerate(clients)}
+        done = dict.fromkeys(clients, 0)
+        channels: dict[str, ObservationChannel] = {}
+        if planner is not None:
+            for i, c in enumerate(clients):
+                channels[c] = ObservationChannel(
+                    planner,
+                    c,
+                    tail_profile_s=self.tail_profile_s,
+                    rng=np.random.default_rng([config.seed, 5, i]),
+                )
+                channels[c].register(next_start[c])
+        rows: list[InferenceRow] = []
+        wall_start = time.perf_counter()
+        capped_s = math.inf
+        while True:
+            active = [c for c in clients if next_start[c] < self.span_s]
+            if not active or time.perf_counter() - wall_start > config.max_wall_s:
+                capped_s = min(capped_s, min(next_start.values()))
+                break
+            client = min(active, key=next_start.__getitem__)
+            if done[client] >= config.requests:
+                capped_s = min(capped_s, next_start[client])
+                break
+            now_s = next_start[client]
+            if decide is not None:
+                cut, probe, predicted_s, reason = decide(client, now_s)
+            else:
+                decision = _decision_of(channels[client])
+                cut, probe = decision.cut, decision.probe
+                predicted_s, reason = decision.predicted_s, decision.reason
+            realised = world.run(cut, now_s, rng)
+            if client in channels:
+                self._observe(channels[client], realised, rng)
+            rows.append(
+                rounded_row(
+                    self._row(
+                        policy, client, done[client], realised, probe, predicted_s * 1e3, reason
+                    )
+                )
+            )
+            done[client] += 1
+            next_start[client] = now_s + realised.outcome.latency_s + config.think_s
+            if progress is not None and done[client] % 100 == 0:
+                progress(100, f"{self.scenario.name} / {policy}")
+        return Coverage(rows=rows, covered_s=min(capped_s, self.span_s))
+
+    def _observe(
+        self, channel: ObservationChannel, realised: Realised, rng: np.random.Generator
+    ) -> None:
+        outcome = realised.outcome
+        done_s = outcome.started_s + outcome.latency_s
+        if outcome.failed:
+            channel.failed(now_s=done_s)
+        elif outcome.cut == self.env.space.num_ops:
+            if channel.device_only(started_s=outcome.started_s, device_op_s=outcome.device_op_s):
+                self._report(channel, done_s, rng)
+        else:
+            channel.offloaded(
+                cut=outcome.cut,
+                done_s=done_s,
+                device_op_s=outcome.device_op_s,
+                tail_s=outcome.edge_s + realised.queue_s,
+                transfer=Transfer(outcome.uplink_bytes, outcome.downlink_bytes, outcome.network_s),
+                device_s=outcome.device_s,
+            )
+
+    def _report(self, channel: ObservationChannel, now_s: float, rng: np.random.Generator) -> None:
+        """Send the device-only batch, unless the link is down (it stays queued then)."""
+        if self.env.link.is_down(now_s):
+            return
+        report_bytes = self.env.report_bytes * channel.batched
+        seconds = self.world.report_s(report_bytes, now_s, rng)
+        channel.report(now_s=now_s, transfer=Transfer(report_bytes, 0, max(seconds, 1e-6)))
+
+    def _row(
+        self,
+        policy: str,
+        client: str,
+        index: int,
+        realised: Realised,
+        probe: bool,
+        predicted_ms: float,
+        reason: str,
+    ) -> InferenceRow:
+        outcome = realised.outcome
+        rtt_s, rate = self.env.link.at(outcome.started_s)
+        device_s, edge_s = outcome.device_s, outcome.edge_s
+        wire_bytes = outcome.uplink_bytes + outcome.downlink_bytes + outcome.report_bytes
+        energy_j = (
+            self.energy.compute_w * device_s
+            + self.energy.idle_w * (outcome.latency_s - device_s)
+            + self.energy.radio_j_per_byte * wire_bytes
+        )
+        return InferenceRow(
+            scenario=self.scenario.name,
+            policy=policy,
+            client=client,
+            index=index,
+            start_s=outcome.started_s,
+            cut=outcome.cut,
+            probe=probe,
+            failed=outcome.failed and outcome.cut < self.env.space.num_ops,
+            latency_ms=outcome.latency_s * 1e3,
+            device_ms=device_s * 1e3,
+            edge_ms=edge_s * 1e3,
+            network_ms=outcome.network_s * 1e3,
+            queue_ms=realised.queue_s * 1e3,
+            predicted_ms=predicted_ms,
+            uplink_bytes=outcome.uplink_bytes,
+            downlink_bytes=outcome.downlink_bytes,
+            energy_mj=energy_j * 1e3,
+            true_bytes_per_s=rate,
+            true_rtt_ms=rtt_s * 1e3,
+            reason=reason,
+            seed=self.config.seed,
+        )
+
+    def _best_fixed(self, progress: ProgressFn | None, candidates: int = 4) -> Coverage:
+        """Simulate the few cuts whose true expected latency over the span is lowest; keep the
+        best (the expectation ignores queues, so the few best by expectation all run)."""
+        env = self.env
+        env.link.reset()
+        times_s = np.linspace(0.0, self.span_s, 200, endpoint=False)
+        expected = [
+            float(np.mean([env.expected_latency_s(cut, t) for t in times_s]))
+            for cut in range(env.space.num_cuts)
+        ]
+        best: Coverage | None = None
+        best_mean = math.inf
+        for cut in np.argsort(expected)[:candidates].tolist():
+            fixed = _fixed(int(cut))
+            run = self.run("oracle", fixed, None, None)
+            mean = float(np.mean([r.latency_ms for r in run.rows])) if run.rows else math.inf
+            if best is None or mean < best_mean:
+                best, best_mean = run, mean
+        assert best is not None
+        if progress is not None:
+            progress(len(best.rows), f"{self.scenario.name} / oracle")
+        return best
+
+
+def _fixed(cut: int) -> Decide:
+    def decide(client: str, now_s: float) -> tuple[int, bool, float, str]:
+        return cut, False, math.nan, "best fixed cut in hindsight"
+
+    return decide
+
+
+def _decision_of(channel: ObservationChannel) -> Decision:
+    decision = channel.decision
+    assert decision is not None, "registered above"
+    return decision
+
+
+__all__ = ["Coverage", "VirtualLoop", "make_planner_policy"]

@@ -1,0 +1,120 @@
+"""The realised world of one run: an environment plus its ground-truth effects and their state.
+
+:class:`~sciot.sim.Environment` draws one request from fixed true costs. A run's world also
+has state that requests leave behind -- the shared edge executor's queue (other devices and
+the other clients of the scenario), the device's heat, the link's FIFO queue -- and the
+effects of :mod:`sciot.sim.effects` that the planner's cost model does not contain. One
+:class:`World` is built per policy run (:meth:`World.reset` empties it), so every policy meets
+the same world from the same start; :meth:`World.expected_latency_s` is what a request at a
+cut would cost now given that state (no noise), which the per-request dynamic oracle uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from sciot.sim.effects import EdgeQueue, Effects, Thermal
+from sciot.sim.environment import Environment, LinkModel, Outcome
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Realised:
+    """One request as it happened: the outcome (waits included) and its parts."""
+
+    outcome: Outcome
+    queue_s: float
+    overhead_s: float
+    device_factor: float
+
+
+class World:
+    """Requests of every client of one policy run, in the order they start."""
+
+    def __init__(self, env: Environment, effects: Effects, *, seed: int) -> None:
+        self.env = env
+        self.effects = effects
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        self.env.link.reset()
+        self.edge = EdgeQueue(
+            rate_per_s=self.effects.edge_load_per_s,
+            service_s=self.effects.edge_load_service_s,
+            seed=self.seed,
+        )
+        self.thermal = Thermal(self.effects)
+        self._cross_rng = np.random.default_rng([self.seed, 53])
+
+    def _cross_s(self, payload_bytes: int, now_s: float, *, expected: bool) -> float:
+        """Extra time other traffic costs a transfer on a fixed-rate link."""
+        share = self.effects.cross_traffic
+        if share <= 0 or not isinstance(self.env.link, LinkModel):
+            return 0.0  # a trace link thins its opportunities instead
+        taken = share if expected else min(0.95, float(self._cross_rng.uniform(0, 2 * share)))
+        _rtt, rate = self.env.link.at(now_s)
+        return payload_bytes / rate * (1 / (1 - taken) - 1)
+
+    def run(self, cut: int, now_s: float, rng: np.random.Generator) -> Realised:
+        env, effects = self.env, self.effects
+        factor = self.thermal.factor(now_s)
+        outcome = env.run(cut, now_s, rng, device_factor=factor, report=False)
+        self.thermal.run(now_s, outcome.device_s)
+        if outcome.cut == env.space.num_ops or outcome.failed:
+            return Realised(outcome=outcome, queue_s=0.0, overhead_s=0.0, device_factor=factor)
+        payload = outcome.uplink_bytes + outcome.downlink_bytes
+        extra_s = effects.overhead_s(payload) + self._cross_s(payload, now_s, expected=False)
+        arrival_s = outcome.started_s + outcome.device_s + outcome.network_s / 2
+        wait_s = self.edge.serve(arrival_s, outcome.edge_s)
+        outcome = replace(
+            outcome,
+            latency_s=outcome.latency_s + wait_s + extra_s,
+            network_s=outcome.network_s + extra_s,
+        )
+        return Realised(outcome=outcome, queue_s=wait_s, overhead_s=extra_s, device_factor=factor)
+
+    def report_s(self, report_bytes: int, now_s: float, rng: np.random.Generator) -> float:
+        """Network time of a batched device-only report sent at ``now_s``."""
+        extra_s = self.effects.overhead_s(report_bytes) + self._cross_s(
+            report_bytes, now_s, expected=False
+        )
+        return self.env.link.exchange_s(report_bytes, 0, now_s, 0.0, rng) + extra_s
+
+    def expected_latencies_s(self, now_s: float) -> FloatArray:
+        """What a request at each cut sent now would cost given the world's state, noise aside.
+
+        The link's and the edge's queues are read, not joined: each cut is costed as if it
+        were the only request to be sent now.
+        """
+        env = self.env
+        n = env.space.num_ops
+        factor = self.thermal.factor(now_s)
+        head = np.concatenate(([0.0], np.cumsum(env.device.expected_op_s(now_s) * factor)))
+        costs = np.full(n + 1, head[n])
+        if env.link.is_down(now_s):
+            costs[:n] += env.timeout_s
+            return costs
+        edge = env.edge.expected_op_s(now_s)
+        tail = np.concatenate((np.cumsum(edge[::-1])[::-1], [0.0]))
+        down = env.space.result_bytes
+        for cut in range(n):
+            up = int(env.space.crossing_bytes[cut])
+            send_s = now_s + float(head[cut])
+            network_s = env.link.expected_exchange_s(up, down, send_s, float(tail[cut]))
+            extra_s = self.effects.overhead_s(up + down) + self._cross_s(
+                up + down, now_s, expected=True
+            )
+            wait_s = self.edge.wait_s(send_s + network_s / 2)
+            costs[cut] = head[cut] + tail[cut] + network_s + extra_s + wait_s
+        return costs
+
+    def expected_latency_s(self, cut: int, now_s: float) -> float:
+        return float(self.expected_latencies_s(now_s)[cut])
+
+
+__all__ = ["Realised", "World"]

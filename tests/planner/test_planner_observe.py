@@ -1,0 +1,182 @@
+"""The production observation channel: what the planner learns from a device, and when."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sciot.errors import PlannerError
+from sciot.planner import (
+    CutCost,
+    Decision,
+    DeviceState,
+    Explanation,
+    ObservationChannel,
+    Planner,
+    Round,
+    SplitSpace,
+    Transfer,
+    feed_round,
+    spread_tail_s,
+)
+
+SPACE = SplitSpace(num_ops=4, crossing_bytes=(4000, 3000, 2000, 1000, 0), result_bytes=10)
+PROFILE = (1e-3, 2e-3, 3e-3, 4e-3)
+
+
+class Counting:
+    """Cut = how many decisions came before, modulo the cuts: shows when each was made."""
+
+    name = "counting"
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        cut = state.requests % (state.space.num_ops + 1)
+        chosen = CutCost(cut=cut, predicted_s=math.nan, cost=math.nan)
+        return Decision(
+            cut=cut,
+            predicted_s=math.nan,
+            probe=False,
+            reason="count",
+            explanation=Explanation(policy=self.name, chosen=chosen),
+        )
+
+
+class Holding:
+    """Always the same cut; the planner state is what the test reads."""
+
+    name = "holding"
+
+    def __init__(self, cut: int) -> None:
+        self.cut = cut
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        chosen = CutCost(cut=self.cut, predicted_s=math.nan, cost=math.nan)
+        return Decision(
+            cut=self.cut,
+            predicted_s=math.nan,
+            probe=False,
+            reason="hold",
+            explanation=Explanation(policy=self.name, chosen=chosen),
+        )
+
+
+def _channel(planner: Planner, fraction: float = 0.0) -> ObservationChannel:
+    return ObservationChannel(
+        planner,
+        "cam",
+        tail_profile_s=PROFILE,
+        rng=np.random.default_rng(0),
+        profile_fraction=fraction,
+    )
+
+
+def _offload(channel: ObservationChannel, cut: int, done_s: float, tail_s: float = 0.01) -> None:
+    channel.offloaded(
+        cut=cut,
+        done_s=done_s,
+        device_op_s=[0.002] * cut,
+        tail_s=tail_s,
+        transfer=Transfer(SPACE.crossing_bytes[cut], 10, 0.004 + cut * 1e-3),
+        device_s=0.002 * cut,
+    )
+
+
+def test_tail_time_is_spread_by_the_startup_profile() -> None:
+    spread = spread_tail_s(PROFILE, 1, 0.018)
+    assert spread == pytest.approx({1: 0.004, 2: 0.006, 3: 0.008})
+    assert sum(spread.values()) == pytest.approx(0.018)
+    assert spread_tail_s(PROFILE, 4, 0.01) == {}
+
+
+def test_a_decision_reaches_the_device_one_exchange_late() -> None:
+    planner = Planner(SPACE, Counting())
+    channel = _channel(planner)
+    assert channel.register(0.0).cut == 0
+    used = []
+    for i in range(4):
+        used.append(channel.cut)
+        _offload(channel, channel.cut if channel.cut < 4 else 1, done_s=0.1 * (i + 1))
+    # The reply to request i carries what the round *before* it decided.
+    assert used == [0, 0, 1, 2]
+    assert channel.rounds == 5
+
+
+def test_a_transfer_reaches_the_planner_with_the_next_message() -> None:
+    planner = Planner(SPACE, Holding(2))
+    channel = _channel(planner)
+    channel.register(0.0)
+    _offload(channel, 2, done_s=0.1)
+    state = planner.state("cam")
+    assert state.link.estimate(0.1).samples == 0, "the first exchange's time is not known yet"
+    assert state.latency_count == 0
+    _offload(channel, 2, done_s=0.2)
+    assert state.link.estimate(0.2).samples == 1
+    assert state.latencies[-1][0] == 2
+    assert state.latencies[-1][1] == pytest.approx(0.004 + 0.01 + 0.006)
+
+
+def test_edge_times_are_spread_and_device_times_only_when_profiled() -> None:
+    planner = Planner(SPACE, Holding(2))
+    channel = _channel(planner, fraction=0.0)
+    channel.register(0.0)
+    state = planner.state("cam")
+    _offload(channel, 2, done_s=0.1, tail_s=0.014)
+    assert state.device.count[:2].tolist() == [1, 1], "first use of a cut is profiled"
+    np.testing.assert_allclose(state.edge.mean_s[2:], [0.006, 0.008])
+    for i in range(20):
+        _offload(channel, 2, done_s=0.2 + 0.1 * i, tail_s=0.014)
+    assert state.device.count[:2].tolist() == [1, 1], "later ones only on a sampled share"
+    assert (state.edge.count[2:] > 10).all(), "the tail is measured on every request"
+    np.testing.assert_allclose(state.edge.mean_s[2:], [0.006, 0.008])
+
+
+def test_device_only_inferences_are_reported_in_batches() -> None:
+    planner = Planner(SPACE, Holding(4))
+    channel = _channel(planner, fraction=1.0)
+    channel.register(0.0)
+    state = planner.state("cam")
+    due = [channel.device_only(started_s=i * 1e-3, device_op_s=[1e-4] * 4) for i in range(64)]
+    assert due == [False] * 63 + [True], "every 64 inferences"
+    assert state.latency_count == 0 and not (state.device.count > 0).any()
+    channel.report(now_s=0.07, transfer=Transfer(640, 0, 0.003))
+    assert state.latency_count == 64 and (state.device.count > 0).all()
+    assert state.link.estimate(0.1).samples == 0, "the report's own time comes with the next"
+    # A slow trickle is reported after 0.5 s, whatever the count.
+    assert not channel.device_only(started_s=1.0, device_op_s=[1e-4] * 4)
+    assert channel.device_only(started_s=1.5, device_op_s=[1e-4] * 4)
+
+
+def test_an_outage_is_heard_and_the_device_runs_locally() -> None:
+    planner = Planner(SPACE, "adaptive")
+    channel = _channel(planner)
+    channel.register(0.0)
+    channel.failed(now_s=1.0)
+    assert channel.cut == 4
+    assert planner.state("cam").down_until_s > 1.0
+
+
+def test_feed_round_feeds_in_order_and_decides_once() -> None:
+    planner = Planner(SPACE, Holding(1))
+    observed = Round(
+        device_ops={0: 0.001},
+        edge_ops={1: 0.002, 2: 0.003, 3: 0.004},
+        transfers=[Transfer(3000, 10, 0.005)],
+        latencies=[(1, 0.02)],
+        outage=True,
+    )
+    decision = feed_round(planner, "cam", 2.0, observed)
+    state = planner.state("cam")
+    assert decision.cut == 1 and state.requests == 1
+    assert state.link.estimate(2.0).samples == 1 and state.latency_count == 1
+    assert state.down_until_s > 2.0, "the outage is the newest news, after the transfer"
+
+
+def test_channel_refuses_a_profile_of_the_wrong_model() -> None:
+    with pytest.raises(PlannerError, match="startup profile"):
+        ObservationChannel(
+            Planner(SPACE), "cam", tail_profile_s=(1.0,), rng=np.random.default_rng(0)
+        )
+    with pytest.raises(PlannerError, match="not registered"):
+        _ = _channel(Planner(SPACE)).cut
