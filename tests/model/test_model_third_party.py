@@ -142,3 +142,16 @@ def test_inspect_of_a_float16_model_lists_activation_cuts(keras_apps: KerasAppCa
     )
     assert table.returncode == 0, table.stderr
     assert f"{len(graph.folded_ops)} constant-derived ops folded (DEQUANTIZE)" in table.stdout
+
+
+def test_op_profiler_times_the_activation_ops_of_a_float16_model(
+    keras_apps: KerasAppCache,
+) -> None:
+    from sciot.runtime import OpProfiler
+
+    graph = load_model(keras_apps.path("pruned_sparse_f16"))
+    feeds = random_inputs(graph.inputs, 0)
+    outputs, times = OpProfiler(graph).run(feeds)
+    assert len(times) == graph.num_ops  # folded ops run inside the op that reads them
+    for name, expected in SegmentExecutor(graph.model_bytes).run(feeds).items():
+        assert np.array_equal(outputs[name], expected)

@@ -46,7 +46,8 @@ def inspect(
     if check:
         from sciot.runtime import verify_cuts
 
-        graph = verify_cuts(graph)
+        with _CheckProgress() as progress:
+            graph = verify_cuts(graph, progress=progress.update)
     if as_json:
         document = {"model": str(model), "path": str(path), **describe_graph(graph)}
         typer.echo(json.dumps(document, indent=2))
@@ -81,13 +82,49 @@ def split(
     if at:
         for k in at:
             graph.cut(k)  # an unknown cut is a usage error before any checking
-    graph = verify_cuts(graph, None if every else at)
+    with _CheckProgress() as progress:
+        graph = verify_cuts(graph, None if every else at, progress=progress.update)
     manifest = write_splits(
         graph, out, None if every else at, model_label=str(model), c_array=c_array
     )
     excluded = manifest["excluded"]
     note = f"; {len(excluded)} cut(s) excluded (sciot model inspect lists why)" if excluded else ""
     typer.echo(f"wrote {len(manifest['cuts'])} split(s) and {out / 'manifest.json'}{note}")
+
+
+class _CheckProgress:
+    """A progress bar on stderr while cuts are run, shown only on a terminal and only once
+    the check has taken a second (small models finish before it would appear)."""
+
+    def __init__(self) -> None:
+        import sys
+        import time
+
+        self._enabled = sys.stderr.isatty()
+        self._started = time.monotonic()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _CheckProgress:
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        import time
+
+        if not self._enabled or time.monotonic() - self._started < 1.0:
+            return
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self._bar = Progress(console=Console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("running every cut in LiteRT", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 def _print_graph(label: str, graph: Any) -> None:

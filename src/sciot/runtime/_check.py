@@ -42,8 +42,9 @@ def verify_cuts(
     cuts: Iterable[int] | None = None,
     *,
     seeds: Sequence[int] = DEFAULT_SEEDS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ModelGraph:
     """``graph`` with every cut that failed :func:`check_cuts` excluded, with its reason."""
-    results = check_cuts(graph, cuts, seeds=seeds)
+    results = check_cuts(graph, cuts, seeds=seeds, progress=progress)
     failed = {k: f"the run check failed: {reason}" for k, reason in results.items() if reason}
     return graph.with_excluded(failed) if failed else graph
