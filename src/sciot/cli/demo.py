@@ -43,7 +43,7 @@ def live_table(tracks: list[DeviceTrack], edge_url: str, *, link: str = "") -> T
 
     now_s = time.perf_counter()
     table = Table(
-        title=f"sciot demo: edge {edge_url}",
+        title=f"sciot demo: edge {edge_url}, dashboard {edge_url}/dashboard",
         caption=_caption(tracks, link),
         box=box.SIMPLE_HEAD,
         expand=False,
@@ -218,6 +218,8 @@ def demo_command(
         f"{emulation.speed_factor:.1f}x slower than this machine "
         f"({emulation.device_alone_ms:.2f} ms for the whole model alone) ..."
     )
+    from sciot.dashboard import mount_dashboard
+
     if live and console.is_terminal:
         with Live(console=console, refresh_per_second=4, transient=False) as display:
             summary = run_demo(
@@ -226,9 +228,19 @@ def demo_command(
                     live_table(tracks, url, link=_link_now(options, tracks))
                 ),
                 emulation=emulation,
+                prepare_edge=mount_dashboard,
             )
     else:
-        summary = run_demo(options, emulation=emulation)
+        shown: list[str] = []
+
+        def print_dashboard_once(_tracks: object, url: str) -> None:
+            if not shown:
+                shown.append(url)
+                console.print(f"dashboard: {url}/dashboard")
+
+        summary = run_demo(
+            options, on_tick=print_dashboard_once, emulation=emulation, prepare_edge=mount_dashboard
+        )
     console.print(_summary_table(summary))
     if json_path is not None:
         try:

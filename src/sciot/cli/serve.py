@@ -1,8 +1,9 @@
 """``sciot serve``: run the edge server until interrupted.
 
 Reads the YAML settings (defaults when absent: the shipped ``fomo96`` model, SQLite telemetry in
-the working directory, port 8000 on loopback), prepares every tail, prints one line with the
-address once it accepts connections, and serves until Ctrl-C.
+the working directory, port 8000 on loopback), prepares every tail, mounts the live dashboard
+(``/dashboard``), prints one line with the address once it accepts connections, and serves until
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve split inference over HTTP and WebSocket (Ctrl-C to stop)."""
+    from sciot.dashboard import DASHBOARD_PATH, mount_dashboard
     from sciot.edge import load_edge_config, run_edge
 
     settings = load_edge_config(config)
@@ -49,6 +51,9 @@ def serve_command(
     models = ", ".join(m.label for m in settings.models)
 
     def ready(url: str) -> None:
-        typer.echo(f"sciot edge: serving {models} on {url} (frames: POST /v1/frame, WS /v1/ws)")
+        typer.echo(
+            f"sciot edge: serving {models} on {url} (frames: POST /v1/frame, WS /v1/ws; "
+            f"dashboard: {url}{DASHBOARD_PATH})"
+        )
 
-    run_edge(settings, on_ready=ready)
+    run_edge(settings, on_ready=ready, prepare=mount_dashboard)

@@ -53,9 +53,19 @@ def _uvicorn_options(config: EdgeConfig) -> dict[str, Any]:
     }
 
 
-def start_edge(config: EdgeConfig, *, port: int | None = None) -> tuple[RunningServer, EdgeApp]:
-    """Serve in a background thread on ``config.host`` (port 0 picks a free one)."""
+def start_edge(
+    config: EdgeConfig,
+    *,
+    port: int | None = None,
+    prepare: Callable[[EdgeApp], object] | None = None,
+) -> tuple[RunningServer, EdgeApp]:
+    """Serve in a background thread on ``config.host`` (port 0 picks a free one).
+
+    ``prepare(app)`` runs before serving: how an upper layer adds routes (the dashboard).
+    """
     app = build_edge(config)
+    if prepare is not None:
+        prepare(app)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     server = serve_in_thread(
         app,
@@ -66,9 +76,17 @@ def start_edge(config: EdgeConfig, *, port: int | None = None) -> tuple[RunningS
     return server, app
 
 
-def run_edge(config: EdgeConfig, *, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve in the foreground until interrupted; ``on_ready`` gets the base URL."""
+def run_edge(
+    config: EdgeConfig,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+    prepare: Callable[[EdgeApp], object] | None = None,
+) -> None:
+    """Serve in the foreground until interrupted; ``on_ready`` gets the base URL, ``prepare``
+    the app before it is served (as in :func:`start_edge`)."""
     app = build_edge(config)
+    if prepare is not None:
+        prepare(app)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     sock = bind_loopback(config.host, config.port)
     uvicorn_config = uvicorn.Config(app, **_uvicorn_options(config))  # configures its loggers

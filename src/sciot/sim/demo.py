@@ -29,6 +29,7 @@ from sciot.sim.emulation import DEMO_LINKS, LINK_CHANGE_FACTOR, DemoLink
 
 if TYPE_CHECKING:
     from sciot.device import DeviceClient, DeviceConfig, DeviceStats, InferenceOutcome
+    from sciot.edge import EdgeApp
     from sciot.sim.emulation import DeviceEmulation
     from sciot.transport import ClientTransport
 
@@ -203,12 +204,14 @@ def run_demo(
     on_tick: Any = None,
     tick_s: float = 0.25,
     emulation: DeviceEmulation | None = None,
+    prepare_edge: Callable[[EdgeApp], object] | None = None,
 ) -> DemoSummary:
     """Start the edge, run the devices for ``duration_s``, stop everything, summarise.
 
     ``on_tick(tracks, edge_url)`` is called about every ``tick_s`` from the calling thread
     while the devices run (the live table hangs off it). Without ``options.telemetry_path``
     the telemetry goes to a temporary directory removed when the demo ends.
+    ``prepare_edge(app)`` runs before the edge serves (the CLI mounts the dashboard with it).
     """
     from sciot.edge import EdgeConfig, start_edge
     from sciot.sim.emulation import emulate_device
@@ -225,7 +228,7 @@ def run_demo(
             },
             source="demo edge settings",
         )
-        server, _app = start_edge(edge_config)
+        server, _app = start_edge(edge_config, prepare=prepare_edge)
         tracks = [DeviceTrack(device_id=f"device-{i + 1:02d}") for i in range(options.devices)]
         try:
             elapsed_s = _run_devices(options, emulation, tracks, server.http_url, on_tick, tick_s)
