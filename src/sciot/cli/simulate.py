@@ -44,7 +44,17 @@ def simulate_command(
     model: Annotated[
         str, typer.Option("--model", help="Demo model name or .tflite path.")
     ] = "fomo96",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the first (or only) run.")] = 0,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            min=1,
+            max=1000,
+            help="Repeat every scenario and policy with this many seeds (--seed, --seed + 1, "
+            "...); the analysis then shows confidence intervals over them.",
+        ),
+    ] = 1,
     emulation: Annotated[
         str,
         typer.Option(
@@ -76,7 +86,6 @@ def simulate_command(
         TRACE_SCENARIOS,
         RunConfig,
         run_simulation,
-        total_units,
     )
     from sciot.sim.netem import detect_kernel_netem, netem_fallback_note
 
@@ -97,21 +106,56 @@ def simulate_command(
     if config.emulation == "netem":
         typer.echo(f"sciot simulate: {netem_fallback_note(detect_kernel_netem())}", err=True)
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        transient=True,
     ) as bar:
-        task = bar.add_task("simulating", total=total_units(config))
+        counter = _RunCounter(len(config.scenarios) * len(config.policies) * seeds)
+        task = bar.add_task("simulating", total=counter.total)
 
         def advance(units: int, label: str) -> None:
-            bar.update(task, advance=units, description=label)
+            bar.update(task, completed=counter.step(units, label), description=counter.describe())
 
-        result = run_simulation(config, out, progress=advance)
+        run_seeds = tuple(range(seed, seed + seeds))
+        result = run_simulation(config, out, progress=advance, seeds=run_seeds)
+        bar.update(task, completed=counter.total)
     typer.echo(
-        f"sciot simulate: {len(result.summary)} scenario x policy runs in {result.wall_s:.1f} s "
+        f"sciot simulate: {counter.total} scenario x policy x seed runs in {result.wall_s:.1f} s "
         f"(emulation: {result.emulation}); "
         f"results in {result.out_dir}"
     )
     for row in result.summary:
+        seed_note = f" seed {row['seed']}" if seeds > 1 and "seed" in row else ""
         typer.echo(
-            f"  {row['scenario']:<24} {row['policy']:<15} mean {row['mean_ms']:8.2f} ms  "
-            f"p95 {row['p95_ms']:8.2f} ms  regret {row['regret']:.3f}"
+            f"  {row['scenario']:<24} {row['policy']:<15}{seed_note} "
+            f"mean {row['mean_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
+            f"regret {row['regret']:.3f}"
         )
+
+
+class _RunCounter:
+    """Progress in scenario x policy x seed runs, whose number is known before the start.
+
+    The runner reports inferences, but a run ends at its simulated span or its request budget,
+    whichever comes first, so no inference total is known up front: a bar against the request
+    budget stops short of it. A new label from the runner means the previous run is done; the
+    inferences so far are shown beside the bar.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.finished = 0
+        self.inferences = 0
+        self.label = ""
+
+    def step(self, units: int, label: str) -> int:
+        if self.label and label != self.label:
+            self.finished = min(self.finished + 1, self.total - 1)
+        self.label = label
+        self.inferences += units
+        return self.finished
+
+    def describe(self) -> str:
+        return f"{self.label} ({self.inferences:,} inferences)"
