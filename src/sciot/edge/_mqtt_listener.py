@@ -30,7 +30,7 @@ from sciot.edge._listeners import FrameHandler
 from sciot.edge._shared_state import LocalState, SharedState
 from sciot.errors import MissingExtraError, TransportError
 from sciot.transport._framing import frame_device_id, frame_seq
-from sciot.transport._mqtt import decision_topic, result_topic
+from sciot.transport._mqtt import decision_topic, no_delay, result_topic
 
 log = logging.getLogger("sciot.edge.mqtt")
 
@@ -156,6 +156,7 @@ class MqttListener:
     # --------------------------------------------------------------------- paho callbacks
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        no_delay(client)
         if reason.is_failure:
             self._error = f"connection refused ({reason})"
             self._subscribed.set()

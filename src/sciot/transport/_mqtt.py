@@ -12,8 +12,10 @@ retransmit, never the inference.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -26,6 +28,15 @@ from sciot.transport._framing import frame_device_id, frame_seq
 DEFAULT_PREFIX = "sciot"
 QOS = 1
 _ids = itertools.count(1)
+
+
+def no_delay(client: Any) -> None:
+    """Turn Nagle's algorithm off on paho's socket (paho leaves it on): otherwise every small
+    frame waits for the peer's delayed ACK, about 40 ms each way."""
+    sock = client.socket()
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def infer_topic(prefix: str, device_id: str) -> str:
@@ -121,6 +132,7 @@ class MqttClientTransport:
         return client
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        no_delay(client)
         if reason.is_failure:
             self._error = f"connection refused ({reason})"
         self._connected.set()
