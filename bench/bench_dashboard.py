@@ -57,10 +57,9 @@ CHROMIUM_ARGS = [
 
 
 def serve_edge(telemetry: str) -> None:
-    """The edge with the dashboard mounted, until this process is terminated."""
+    """The edge with the dashboard mounted, as ``sciot serve`` runs it, until terminated."""
     from sciot.dashboard import mount_dashboard
-    from sciot.edge import EdgeConfig, build_edge, serve_in_thread
-    from sciot.edge._server import SWITCH_INTERVAL_S, _uvicorn_options
+    from sciot.edge import EdgeConfig, start_edge
 
     config = EdgeConfig.from_mapping(
         {
@@ -69,10 +68,7 @@ def serve_edge(telemetry: str) -> None:
             "telemetry": {"path": telemetry},
         }
     )
-    app = build_edge(config)
-    mount_dashboard(app)
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    server = serve_in_thread(app, host=config.host, port=0, **_uvicorn_options(config))
+    server, _app = start_edge(config, prepare=mount_dashboard)
     print(f"sciot edge: serving on {server.http_url}", flush=True)
     threading.Event().wait()
 
@@ -170,13 +166,12 @@ def take_screenshot(path: Path, browser: Any) -> None:
 
     from sciot.dashboard import mount_dashboard
     from sciot.device import DeviceConfig, open_transport, run_device
-    from sciot.edge import EdgeConfig, build_edge, serve_in_thread
+    from sciot.edge import EdgeConfig, start_edge
     from sciot.sim import LinkModel
     from sciot.transport import EmulatedTransport
 
-    app = build_edge(EdgeConfig.from_mapping({"port": 0, "telemetry": {"enabled": False}}))
-    mount_dashboard(app)
-    server = serve_in_thread(app)
+    config = EdgeConfig.from_mapping({"port": 0, "telemetry": {"enabled": False}})
+    server, _app = start_edge(config, prepare=mount_dashboard)
     stop = threading.Event()
     threads = []
     for i, (device_id, speed, rtt_s, bytes_per_s) in enumerate(SCREENSHOT_FLEET):

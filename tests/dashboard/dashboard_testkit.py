@@ -22,8 +22,7 @@ import pytest
 
 from sciot.dashboard import AlertSource, LiveFeed, mount_dashboard
 from sciot.device import DeviceConfig, open_transport, run_device
-from sciot.edge import EdgeApp, EdgeConfig, RunningServer, build_edge, serve_in_thread
-from sciot.edge._server import _uvicorn_options
+from sciot.edge import EdgeApp, EdgeConfig, RunningServer, start_edge
 from sciot.transport import EmulatedTransport
 
 CHROMIUM = "/usr/bin/chromium"
@@ -146,10 +145,15 @@ def dashboard_edge(
             "planner": {"policy": policy},
         }
     )
-    app = build_edge(config)
-    feed = mount_dashboard(app, interval_s=interval_s, gone_after_s=gone_after_s, alerts=alerts)
-    server = serve_in_thread(app, host=config.host, port=0, **_uvicorn_options(config))
-    edge = DashboardEdge(server, app, feed)
+    feeds: list[LiveFeed] = []
+
+    def mount(app: EdgeApp) -> None:
+        feeds.append(
+            mount_dashboard(app, interval_s=interval_s, gone_after_s=gone_after_s, alerts=alerts)
+        )
+
+    server, app = start_edge(config, prepare=mount)
+    edge = DashboardEdge(server, app, feeds[0])
     try:
         yield edge
     finally:
