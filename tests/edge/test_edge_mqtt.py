@@ -145,7 +145,8 @@ def test_unknown_device_and_foreign_frames_are_refused_and_others_still_served(
         peer.publish("sciot/ghost/infer", encode(fomo.request(INTERIOR_CUT, device_id="ghost")))
         peer.publish("sciot/liar/infer", _register("someone-else", fomo))
         peer.publish("sciot/junk/infer", b"\x00" * 50)
-        messages = peer.wait_for(3)
+        peer.publish("sciot/short/infer", _register("short", fomo)[:-3])  # truncated frame
+        messages = peer.wait_for(4)
     finally:
         peer.close()
     by_topic = {topic: decode(payload) for topic, payload in messages}
@@ -155,6 +156,8 @@ def test_unknown_device_and_foreign_frames_are_refused_and_others_still_served(
     assert isinstance(liar, ErrorFrame) and "arrived on sciot/liar/infer" in liar.reason
     junk = by_topic["sciot/junk/result"]
     assert isinstance(junk, ErrorFrame) and junk.code is ErrorCode.MALFORMED
+    short = by_topic["sciot/short/result"]
+    assert isinstance(short, ErrorFrame) and short.code is ErrorCode.MALFORMED
     transport = MqttClientTransport(f"mqtt://127.0.0.1:{broker}")
     try:
         assert isinstance(
@@ -162,7 +165,7 @@ def test_unknown_device_and_foreign_frames_are_refused_and_others_still_served(
         )
     finally:
         transport.close()
-    assert listener.refused == 3
+    assert listener.refused == 4
 
 
 def test_the_decision_topic_carries_the_next_cut_retained(
