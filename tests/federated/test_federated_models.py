@@ -65,3 +65,13 @@ def test_fomo_model_trains_converts_and_splits(tmp_path: Path) -> None:
     assert report.chain_bit_exact
     assert report.splittable_cuts >= 2
     assert (tmp_path / "model.tflite").is_file()
+
+
+def test_the_same_seed_builds_the_same_initial_weights() -> None:
+    from sciot.federated._models import build_model
+
+    first, again = build_model("sensor", seed=3), build_model("sensor", seed=3)
+    other = build_model("sensor", seed=4)
+    pairs = zip(first.get_weights(), again.get_weights(), strict=True)
+    assert all(np.array_equal(a, b) for a, b in pairs)
+    assert not np.array_equal(first.get_weights()[0], other.get_weights()[0])

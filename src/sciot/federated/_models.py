@@ -67,34 +67,51 @@ def import_keras() -> ModuleType:
 
 
 def build_model(kind: str, seed: int = 0) -> Any:
-    """A freshly initialised Keras model of ``kind`` (same seed, same initial weights)."""
+    """A freshly initialised Keras model of ``kind``: the same seed, the same initial weights.
+
+    Every initializer carries its own seed: Keras's unseeded ones draw from process-wide
+    state, so two models built in one process would start from different weights.
+    """
     keras = import_keras()
-    keras.utils.set_random_seed(seed)
+    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+
+    def init() -> Any:
+        return keras.initializers.GlorotUniform(seed=next(seeds))
+
     if kind == "sensor":
-        return _sensor_model(keras)
-    return _fomo_model(keras)
+        return _sensor_model(keras, init)
+    return _fomo_model(keras, init)
 
 
-def _sensor_model(keras: Any) -> Any:
+def _sensor_model(keras: Any, init: Any) -> Any:
+    conv = keras.layers.Conv1D
     inputs = keras.Input(shape=(128, 3), name="window")
-    x = keras.layers.Conv1D(16, 7, padding="same", activation="relu")(inputs)
-    x = keras.layers.Conv1D(24, 5, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.Conv1D(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = conv(16, 7, padding="same", activation="relu", kernel_initializer=init())(inputs)
+    x = conv(24, 5, strides=2, padding="same", activation="relu", kernel_initializer=init())(x)
+    x = conv(32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init())(x)
     x = keras.layers.GlobalMaxPooling1D()(x)
-    x = keras.layers.Dense(16, activation="relu")(x)
-    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    x = keras.layers.Dense(16, activation="relu", kernel_initializer=init())(x)
+    outputs = keras.layers.Dense(2, activation="softmax", kernel_initializer=init())(x)
     return keras.Model(inputs, outputs, name="sensor_federated")
 
 
-def _fomo_model(keras: Any) -> Any:
+def _fomo_model(keras: Any, init: Any) -> Any:
     inputs = keras.Input(shape=(96, 96, 3), name="image")
-    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(
+        8, 3, strides=2, padding="same", activation="relu", kernel_initializer=init()
+    )(inputs)
     for filters in (16, 24):
-        x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(filters, 1, activation="relu")(x)
-    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
-    x = keras.layers.Conv2D(32, 1, activation="relu", name="head")(x)
-    outputs = keras.layers.Conv2D(4, 1, activation="softmax", name="cells")(x)
+        x = keras.layers.DepthwiseConv2D(
+            3, strides=2, padding="same", activation="relu", depthwise_initializer=init()
+        )(x)
+        x = keras.layers.Conv2D(filters, 1, activation="relu", kernel_initializer=init())(x)
+    x = keras.layers.DepthwiseConv2D(
+        3, padding="same", activation="relu", depthwise_initializer=init()
+    )(x)
+    x = keras.layers.Conv2D(32, 1, activation="relu", name="head", kernel_initializer=init())(x)
+    outputs = keras.layers.Conv2D(
+        4, 1, activation="softmax", name="cells", kernel_initializer=init()
+    )(x)
     return keras.Model(inputs, outputs, name="fomo_federated")
 
 
