@@ -217,3 +217,16 @@ def test_sensor_pipeline_alerts_are_shown_newest_last_and_bounded() -> None:
     json.dumps(shown, allow_nan=False)
     with pytest.raises(ConfigError, match="alert limit must be >= 1"):
         sensor_alerts(alerts, limit=0)
+
+
+def test_the_planner_view_names_a_non_adaptive_policy() -> None:
+    with dashboard_edge(policy="fixed:7") as edge:
+        config = DeviceConfig.from_mapping({"device_id": "fixed-1", "edge_url": edge.url})
+        with DeviceClient(config, open_transport(config)) as client:
+            assert client.start()
+            array = sample_input(client.artefacts, config.model, 0)
+            for _ in range(4):
+                assert client.infer(array).cut == 7
+        view = _get(edge, "/dashboard/api/devices/fixed-1").raise_for_status().json()
+    assert view["next_cut"] == 7
+    assert view["why"].startswith("the fixed:7 policy's choice")

@@ -2,7 +2,8 @@
 
 Checked: the numbers on the page equal ``/api/stats``; a cut change made by the planner (the
 link to a device becomes slow) shows on the page within 2 s of the edge publishing it; a device
-that stops is shown as gone while the others stay active.
+that stops is shown as gone while the others stay active; the page reconnects by itself when
+the edge comes back after a restart.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from dashboard_testkit import SwitchableLink, dashboard_edge
+
+from sciot.dashboard import mount_dashboard
+from sciot.edge import EdgeConfig, start_edge
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +173,18 @@ def test_a_stopped_device_is_shown_as_gone(page: Any) -> None:
         )
         page.wait_for_selector("#alert-rows tr", timeout=3000)
         assert "temp-7: 9.1 sigma above its window" in page.text_content("#alert-rows")
+
+
+def test_the_page_reconnects_when_the_edge_comes_back(page: Any) -> None:
+    config = EdgeConfig.from_mapping({"port": 0, "telemetry": {"enabled": False}})
+    server, _app = start_edge(config, prepare=mount_dashboard)
+    try:
+        page.goto(server.http_url + "/dashboard")
+        page.wait_for_selector('#connection[data-state="live"]', timeout=10000)
+        port = server.port
+        server.stop()
+        page.wait_for_selector('#connection[data-state="reconnecting"]', timeout=5000)
+        server, _app = start_edge(config, port=port, prepare=mount_dashboard)
+        page.wait_for_selector('#connection[data-state="live"]', timeout=10000)
+    finally:
+        server.stop()

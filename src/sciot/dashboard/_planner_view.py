@@ -93,8 +93,16 @@ def plan_view(core: EdgeCore, device_id: str, now_s: float) -> dict[str, Any] | 
         edge_ops = _op_ms(state.edge.mean_s, state.edge.count)
         objective = planner.objective.name
         backing_off = now_s < state.down_until_s
+        adaptive = isinstance(planner.policy, AdaptivePolicy)
+        policy_name = planner.policy.name
     view["objective"] = objective
-    view["why"] = _why(record.next_cut, p.cost, p.known, backing_off=backing_off)
+    if adaptive:
+        view["why"] = _why(record.next_cut, p.cost, p.known, backing_off=backing_off)
+    else:  # its own rule or estimators decide; the predictions below are the adaptive ones
+        view["why"] = (
+            f"the {policy_name} policy's choice; the predictions shown are the adaptive "
+            "policy's estimates of the same measurements"
+        )
     view["cuts"] = [
         {
             "cut": k,
