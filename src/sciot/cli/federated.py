@@ -95,6 +95,7 @@ def run(
         FederatedSettings,
         RoundMetrics,
         plot_metrics,
+        require_flower,
         run_federated,
         train_centralised,
     )
@@ -122,6 +123,7 @@ def run(
             f"f1 {row.f1:.3f}{clients_line}{failed}  {row.elapsed_s:.1f} s"
         )
 
+    require_flower()
     _say(
         f"federated {model.value}: {clients} clients x {rounds} rounds, {strategy.value}, "
         f"alpha {alpha if alpha is not None else 'none'}, {engine.value} engine"
