@@ -74,3 +74,9 @@ def test_quick_start_runs_cover_anomalies(source: str, wall_s: float) -> None:
     assert doc["events"] >= 5, doc
     assert doc["f1"] is not None and doc["f1"] >= 0.8, doc
     assert "scores_note" not in doc
+
+
+def test_a_replay_shorter_than_the_warm_up_says_to_replay_more() -> None:
+    doc = evaluate_detection(default_config(), simulated_s=180.0).to_json()
+    assert doc["events"] == 0 and doc["f1"] is None
+    assert "warmup_s" in doc["scores_note"] and "--hours" in doc["scores_note"]

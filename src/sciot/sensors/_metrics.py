@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sciot.sensors._config import PipelineConfig
 from sciot.sensors._types import ANOMALY_KINDS, Alert, AnomalyEvent
 
 
@@ -128,3 +129,36 @@ def percentile_ms(latencies_ms: Sequence[float], q: float) -> float | None:
     if not latencies_ms:
         return None
     return float(np.percentile(np.asarray(latencies_ms, dtype=np.float64), q))
+
+
+def no_events_reason(
+    config: PipelineConfig, covered_s: float | None, *, longer: str | None = None
+) -> str:
+    """Why a run has no anomaly to score, and what to change so that it has some.
+
+    ``covered_s`` is the simulated time the run's readings covered, ``None`` when this process
+    only ingested (the events are announced by the publishing process); ``longer`` is the
+    advice for a run too short (default: the ``sensors run`` flags).
+    """
+    if covered_s is None:
+        return (
+            "no anomaly events arrived on sensors/+/anomaly for the sensors ingested here; the "
+            "publishing process announces them, so run it while this one ingests"
+        )
+    anomalies = config.anomalies
+    speed = config.simulation.speed
+    advice = longer or (
+        f"run longer (--duration) or faster (--speed, now {speed:g} simulated s per wall s)"
+    )
+    if not anomalies.kinds:
+        return "no anomaly was injected: anomalies.kinds is empty"
+    first_s = anomalies.warmup_s + anomalies.min_gap_s
+    if covered_s <= first_s:
+        return (
+            f"no anomaly was injected: the run covered {covered_s:.0f} simulated s and the "
+            f"first anomaly comes after anomalies.warmup_s + min_gap_s = {first_s:g} s; {advice}"
+        )
+    return (
+        f"no anomaly ended within the {covered_s:.0f} simulated s this run covered (mean gap "
+        f"between one sensor's anomalies: {anomalies.mean_gap_s:g} s); {advice}"
+    )

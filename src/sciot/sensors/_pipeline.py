@@ -33,7 +33,7 @@ from sciot.sensors._codec import (
 )
 from sciot.sensors._config import PipelineConfig
 from sciot.sensors._detect import Detector, make_detector
-from sciot.sensors._metrics import EventScores, percentile_ms, score_events
+from sciot.sensors._metrics import EventScores, no_events_reason, percentile_ms, score_events
 from sciot.sensors._simulate import SENSOR_TYPES, Simulator
 from sciot.sensors._transport import Inbox, InProcessPubSub, MqttPubSub, PubSub, parse_broker
 from sciot.sensors._types import Alert, AnomalyEvent, IngestCounts
@@ -337,7 +337,9 @@ def evaluate_detection(
         while ingest.step(timeout_s=0.0):
             pass
     bus.close()
-    return _report(replay, "all", time.monotonic() - wall0, publisher, ingest)
+    return _report(
+        replay, "all", time.monotonic() - wall0, publisher, ingest, longer="replay more (--hours)"
+    )
 
 
 def run_pipeline(
@@ -482,6 +484,8 @@ def _report(
     elapsed_s: float,
     publisher: SensorPublisher | None,
     ingest: IngestStage | None,
+    *,
+    longer: str | None = None,
 ) -> RunReport:
     if ingest is None:
         return RunReport(
@@ -512,7 +516,11 @@ def _report(
     seen = scores.overall.events if scores is not None else len(events)
     extra: dict[str, Any] = {}
     if not seen:
-        extra["scores_note"] = _no_events_reason(config, publisher, ingest)
+        covered_s = None
+        if publisher is not None:
+            newest = ingest.newest_s
+            covered_s = 0.0 if newest is None else newest - publisher.simulator.start_s
+        extra["scores_note"] = no_events_reason(config, covered_s, longer=longer)
     if publisher is not None:
         # Messages published here that never reached the inbox (QoS 0 loss at the broker, or
         # still in flight when the run ended): counted, so a loss is never silent.
@@ -531,32 +539,4 @@ def _report(
         events=seen,
         detector=ingest.detector,
         extra=extra,
-    )
-
-
-def _no_events_reason(
-    config: PipelineConfig, publisher: SensorPublisher | None, ingest: IngestStage
-) -> str:
-    """Why a run has no anomaly to score, and what to change so that it has some."""
-    if publisher is None:
-        return (
-            "no anomaly events arrived on sensors/+/anomaly for the sensors ingested here; the "
-            "publishing process announces them, so run it while this one ingests"
-        )
-    covered_s = 0.0 if ingest.newest_s is None else ingest.newest_s - publisher.simulator.start_s
-    anomalies = config.anomalies
-    speed = config.simulation.speed
-    if not anomalies.kinds:
-        return "no anomaly was injected: anomalies.kinds is empty"
-    if covered_s <= anomalies.warmup_s + anomalies.min_gap_s:
-        return (
-            f"no anomaly was injected: the run covered {covered_s:.0f} simulated s and the "
-            f"first anomaly comes after anomalies.warmup_s + min_gap_s = "
-            f"{anomalies.warmup_s + anomalies.min_gap_s:g} s; run longer (--duration) or faster "
-            f"(--speed, now {speed:g} simulated s per wall s)"
-        )
-    return (
-        f"no anomaly ended within the {covered_s:.0f} simulated s this run covered (mean gap "
-        f"between one sensor's anomalies: {anomalies.mean_gap_s:g} s); run longer (--duration) "
-        f"or faster (--speed, now {speed:g})"
     )
