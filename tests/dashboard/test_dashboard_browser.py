@@ -100,32 +100,61 @@ def test_a_cut_change_by_the_planner_appears_within_2_s(page: Any) -> None:
         _wait_for_tick_after(page, time.time())
         assert _cell(page, "cam-slow-link", "next_cut") == str(before)
 
-        seen: list[int] = []
-        changed = threading.Event()
+        published = _CutRecorder(edge.url, "cam-slow-link")
         link.slow.set()
-        deadline_s = time.monotonic() + 60.0
-        while not changed.is_set() and time.monotonic() < deadline_s:
-            cut = _next_cut(edge.url, "cam-slow-link")
-            if cut != before:
-                seen.append(cut)
-                changed.set()
-            time.sleep(0.02)
-        assert changed.is_set(), f"the planner kept cut {before} on a slow link for 60 s"
-        published_s = time.monotonic()
-        page.wait_for_function(
-            """([id, old]) => {
-                const cell = document.querySelector(
-                    `tr[data-device="${id}"] td[data-key="next_cut"]`);
-                return cell && cell.textContent !== String(old);
-            }""",
-            arg=["cam-slow-link", before],
-            timeout=2000,
-        )
-        shown_after_s = time.monotonic() - published_s
-        shown = int(_cell(page, "cam-slow-link", "next_cut"))
-        seen.append(_next_cut(edge.url, "cam-slow-link"))
-        assert shown in seen, f"page shows cut {shown}, the edge published {seen}"
-        assert shown_after_s <= 2.0
+        published.start()
+        try:
+            assert published.changed_from(before, within_s=60.0), (
+                f"the planner kept cut {before} on a slow link for 60 s"
+            )
+            # The requirement itself: the page shows the change within 2 s of the edge.
+            page.wait_for_function(
+                """([id, old]) => {
+                    const cell = document.querySelector(
+                        `tr[data-device="${id}"] td[data-key="next_cut"]`);
+                    return cell && cell.textContent !== String(old);
+                }""",
+                arg=["cam-slow-link", before],
+                timeout=2000,
+            )
+            shown = int(_cell(page, "cam-slow-link", "next_cut"))
+        finally:
+            published.stop()
+        assert shown in published.values, f"page shows {shown}, edge published {published.values}"
+
+
+class _CutRecorder:
+    """Every next cut /api/stats published for one device, polled every 20 ms in a thread."""
+
+    def __init__(self, url: str, device_id: str) -> None:
+        self._url, self._device_id = url, device_id
+        self.values: list[int] = []
+        self._changed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._first: int | None = None
+
+    def start(self) -> None:
+        self._first = _next_cut(self._url, self._device_id)
+        self.values.append(self._first)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.02):
+            cut = _next_cut(self._url, self._device_id)
+            if cut != self.values[-1]:
+                self.values.append(cut)
+                self._changed.set()
+
+    def changed_from(self, cut: int, *, within_s: float) -> bool:
+        """Wait (bounded) until the edge publishes a cut other than ``cut``."""
+        if self._first != cut:
+            return True
+        return self._changed.wait(within_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
 
 
 def _next_cut(url: str, device_id: str) -> int:
