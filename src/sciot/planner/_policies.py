@@ -112,8 +112,13 @@ class AdaptivePolicy:
             best = int(np.argmin(np.where(p.known, p.latency_s, np.inf)))
             best_cost, best_reason = math.inf, "no cut meets the constraints: fastest known"
         else:
+            # Nothing known yet: device-only first. It needs no link, measures every device
+            # op, and costs at most the device's time, where a first offload over an unknown
+            # link may cost seconds (a big input over a slow cellular uplink).
             usable = feasible_lo if feasible_lo.any() else np.ones_like(feasible_lo)
-            cut = int(np.argmin(np.where(usable, p.cost_lo, np.inf)))
+            cut = space.device_only_cut
+            if not usable[cut]:
+                cut = int(np.argmin(np.where(usable, p.cost_lo, np.inf)))
             return _decision(self.name, p, cut, "cold start: measuring an unknown cut", True)
         since_probe = state.requests - state.last_probe_request
         candidates = feasible_lo & (p.cost_lo < best_cost)
@@ -123,15 +128,30 @@ class AdaptivePolicy:
             or not p.link.identified
             or state.requests - state.last_change_request < opts.settle_requests
         )
-        if candidates.any() and since_probe >= (opts.urgent_gap if urgent else opts.probe_gap):
+        if candidates.any():
             cut = int(np.argmin(np.where(candidates, p.cost_lo, np.inf)))
-            reason = "probe: could beat the best" + (" (unknown)" if not p.known[cut] else "")
-            return _decision(self.name, p, cut, reason, True)
+            gap = opts.urgent_gap if urgent else _steady_gap(opts.probe_gap, p, cut, best)
+            if since_probe >= gap:
+                reason = "probe: could beat the best" + (" (unknown)" if not p.known[cut] else "")
+                return _decision(self.name, p, cut, reason, True)
         if since_probe >= opts.probe_gap:
             refresh = _stale_refresh_cut(p, best, cost)
             if refresh is not None:
                 return _decision(self.name, p, refresh, "probe: re-measure stale estimates", True)
         return _decision(self.name, p, best, best_reason)
+
+
+def _steady_gap(probe_gap: int, p: Prediction, cut: int, best: int) -> int:
+    """Requests between steady-state probes: ``probe_gap``, times the square of how much
+    more the probe is expected to cost than the best cut. A probe costing r times the best,
+    once every ``probe_gap * r**2`` requests, adds at most ``1 / (4 * probe_gap)`` to the mean
+    latency however costly it is, so a hopeless but uncertain cut (a big tensor over a bursty
+    cellular link) is still looked at, just rarely."""
+    expected, best_s = float(p.latency_s[cut]), float(p.latency_s[best])
+    if not (math.isfinite(expected) and best_s > 0):
+        return probe_gap
+    ratio = max(1.0, expected / best_s)
+    return int(min(probe_gap * ratio * ratio, 100 * probe_gap))
 
 
 def _stale_refresh_cut(p: Prediction, best: int, cost: FloatArray) -> int | None:

@@ -1,0 +1,280 @@
+"""The planner against reality: regret against both oracles, per link and scenario, over seeds.
+
+Run: .venv/bin/python bench/bench_regret.py [--seeds 3] [--requests 5000] [--duration 60]
+     [--out runs/regret] [--quick]
+
+Runs, on the shipped FOMO model and the ESP32-S3 profile, every policy (adaptive, sciot,
+neurosurgeon, explore-greedy, linucb, device-only, edge-only and the two bounds) in the same
+run and with the same seeds:
+
+* on the base Wi-Fi-class link: the dynamic scenarios and the named departures from the cost
+  model (request overhead, shared edge, thermal, cross traffic, device jitter) plus baseline;
+* on each shared cellular trace (``shared/reference/cellular-traces``, mahimahi format, read
+  from there, never copied): the trace scenario family.
+
+For each (link, scenario, policy) it prints mean and p50/p95/p99 latency (means over seeds),
+``regret`` (over the best fixed cut in hindsight) and ``regret_dynamic`` (over the best cut
+per request) with their spread over seeds, and, for dynamic scenarios, how many requests the
+adaptive policy needs after each event to come within 10% of the dynamic oracle (over a
+5-request window). It writes a markdown table and, per trace, a plot of the cut over time
+against the trace's capacity to ``--out``. Baselines are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from sciot.sim import RunConfig, read_trace, run_simulation, scenario
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from reference_data import reference_dir  # noqa: E402
+
+BASE_SCENARIOS = (
+    "baseline",
+    "bandwidth_drop",
+    "edge_overload",
+    "edge_outage",
+    "device_throttled",
+    "request_overhead",
+    "shared_edge",
+    "thermal",
+    "cross_traffic",
+    "device_jitter",
+)
+TRACE_SCENARIOS = (
+    "trace",
+    "trace_overhead",
+    "trace_shared_edge",
+    "trace_thermal",
+    "trace_cross_traffic",
+    "trace_multi_client",
+)
+TRACES = ("TMobile-LTE-short", "Verizon-EVDO-driving")
+POLICY_ORDER = (
+    "adaptive",
+    "sciot",
+    "neurosurgeon",
+    "explore-greedy",
+    "linucb",
+    "device-only",
+    "edge-only",
+    "oracle",
+    "oracle-dynamic",
+)
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def reconvergence(rows: list[dict[str, str]], events_s: tuple[float, ...]) -> list[int | None]:
+    """Requests the adaptive policy needs after each event to get within 10% of the dynamic
+    oracle's mean latency of the same phase, over 5 consecutive requests (None: never)."""
+    by_policy: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in rows:
+        if r["client"] == "client-0" and r["seed"] == rows[0]["seed"]:
+            by_policy[r["policy"]].append((float(r["start_s"]), float(r["latency_ms"])))
+    adaptive, bound = by_policy["adaptive"], by_policy["oracle-dynamic"]
+    edges = (0.0, *events_s, float("inf"))
+    out: list[int | None] = []
+    for start, end in itertools.pairwise(edges):
+        ours = [lat for t, lat in adaptive if start <= t < end]
+        best = [lat for t, lat in bound if start <= t < end]
+        if len(ours) < 5 or not best:
+            out.append(None)
+            continue
+        target = 1.1 * float(np.mean(best))
+        window = np.convolve(ours, np.ones(5) / 5, mode="valid")
+        hits = np.flatnonzero(window <= target)
+        out.append(int(hits[0]) if len(hits) else None)
+    return out
+
+
+def run(label: str, config: RunConfig, out: Path, seeds: tuple[int, ...]) -> dict[str, object]:
+    started = time.perf_counter()
+    result = run_simulation(config, out / label, seeds=seeds)
+    wall_s = time.perf_counter() - started
+    groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    for row in result.summary:
+        groups[(str(row["scenario"]), str(row["policy"]))].append(row)
+    table = []
+    for (name, policy), rows in groups.items():
+
+        def mean(key: str, rows: list[dict[str, object]] = rows) -> float:
+            return float(np.mean([float(r[key]) for r in rows]))  # type: ignore[arg-type]
+
+        def spread(key: str, rows: list[dict[str, object]] = rows) -> float:
+            return float(np.std([float(r[key]) for r in rows]))  # type: ignore[arg-type]
+
+        table.append(
+            {
+                "link": label,
+                "scenario": name,
+                "policy": policy,
+                "mean_ms": mean("mean_ms"),
+                "p50_ms": mean("p50_ms"),
+                "p95_ms": mean("p95_ms"),
+                "p99_ms": mean("p99_ms"),
+                "regret": mean("regret"),
+                "regret_sd": spread("regret"),
+                "regret_dynamic": mean("regret_dynamic"),
+                "regret_dynamic_sd": spread("regret_dynamic"),
+            }
+        )
+    converge = {}
+    spans = json.loads((out / label / "run.json").read_text())["spans_s"]
+    for name in config.scenarios:
+        chosen = scenario(name)
+        if chosen.dynamic:
+            rows = _read(out / label / f"{name}.csv")
+            converge[name] = reconvergence(rows, chosen.event_times(spans[name]))
+    return {"table": table, "converge": converge, "wall_s": wall_s, "notes": result.notes}
+
+
+def print_table(doc: dict[str, object]) -> list[str]:
+    lines = [
+        "| link | scenario | policy | mean ms | p50 | p95 | p99 | regret (fixed) | "
+        "regret (dynamic) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    table = sorted(
+        doc["table"],  # type: ignore[arg-type]
+        key=lambda r: (r["link"], r["scenario"], POLICY_ORDER.index(r["policy"])),
+    )
+    for r in table:
+        lines.append(
+            f"| {r['link']} | {r['scenario']} | {r['policy']} | {r['mean_ms']:.2f} | "
+            f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{r['regret']:.3f} ± {r['regret_sd']:.3f} | "
+            f"{r['regret_dynamic']:.3f} ± {r['regret_dynamic_sd']:.3f} |"
+        )
+    return lines
+
+
+def verdicts(table: list[dict[str, object]]) -> list[str]:
+    """Per (link, scenario): adaptive against the 10% target and against every baseline."""
+    by: dict[tuple[object, object], dict[object, dict[str, object]]] = defaultdict(dict)
+    for r in table:
+        by[(r["link"], r["scenario"])][r["policy"]] = r
+    lines = []
+    for (link, name), rows in sorted(by.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        ours = rows.get("adaptive")
+        if ours is None:
+            continue
+        baselines = {
+            p: float(r["mean_ms"])  # type: ignore[arg-type]
+            for p, r in rows.items()
+            if p not in ("adaptive", "oracle", "oracle-dynamic")
+        }
+        best_p = min(baselines, key=baselines.__getitem__)
+        mean = float(ours["mean_ms"])  # type: ignore[arg-type]
+        within = float(ours["regret_dynamic"]) <= 1.10  # type: ignore[arg-type]
+        ahead = mean < baselines[best_p]
+        lines.append(
+            f"{link:>22} {name:<20} regret_dynamic {float(ours['regret_dynamic']):.3f} "  # type: ignore[arg-type]
+            f"{'ok ' if within else 'MISS'}  best baseline {best_p} "
+            f"{baselines[best_p]:.2f} ms vs {mean:.2f} ms {'ahead' if ahead else 'BEHIND'}"
+        )
+    return lines
+
+
+def plot_cut_over_time(run_dir: Path, trace_up: Path, png: Path) -> None:
+    """The cut the adaptive policy and the dynamic oracle chose, over the trace's capacity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _read(run_dir / "trace.csv")
+    seed = rows[0]["seed"]
+    trace = read_trace(trace_up)
+    span_s = max(float(r["start_s"]) for r in rows)
+    t = np.arange(0.0, span_s, 0.25)
+    capacity = [trace.capacity_bytes_per_s(x, 0.25) / 1e6 for x in t]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    top.fill_between(t, capacity, step="post", color="0.8", label="uplink capacity")
+    top.set_ylabel("uplink MB/s")
+    top.legend(loc="upper right")
+    for policy, style in (("oracle-dynamic", "k."), ("adaptive", "r."), ("neurosurgeon", "b.")):
+        pts = [
+            (float(r["start_s"]), int(r["cut"]))
+            for r in rows
+            if r["policy"] == policy and r["seed"] == seed
+        ]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            bottom.plot(xs, ys, style, markersize=2, label=policy)
+    bottom.set_ylabel("cut (0 = edge-only, 25 = device-only)")
+    bottom.set_xlabel("scenario time, s (virtual clock)")
+    bottom.legend(loc="center right", markerscale=5)
+    fig.suptitle(f"Cut over time against the capacity of {trace_up.name} (scenario 'trace')")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "regret")
+    parser.add_argument("--plots", type=Path, default=None, help="where the cut plots go")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 20 s, a few scenarios")
+    args = parser.parse_args()
+    seeds = tuple(range(1 if args.quick else args.seeds))
+    duration = 20.0 if args.quick else args.duration
+    base = BASE_SCENARIOS[:4] if args.quick else BASE_SCENARIOS
+    traces = TRACE_SCENARIOS[:2] if args.quick else TRACE_SCENARIOS
+    args.out.mkdir(parents=True, exist_ok=True)
+    wifi = RunConfig(scenarios=base, requests=args.requests, duration_s=duration)
+    docs = [run("wifi-20Mbit", wifi, args.out, seeds)]
+    root = reference_dir()
+    trace_dir = None if root is None else root / "cellular-traces"
+    for name in TRACES:
+        if trace_dir is None or not (trace_dir / f"{name}.up").is_file():
+            print(f"trace {name} not found: skipped")
+            continue
+        up, down = trace_dir / f"{name}.up", trace_dir / f"{name}.down"
+        config = RunConfig(
+            scenarios=traces,
+            requests=args.requests,
+            duration_s=duration,
+            uplink_trace=str(up),
+            downlink_trace=str(down),
+        )
+        docs.append(run(name, config, args.out, seeds))
+        if args.plots is not None:
+            args.plots.mkdir(parents=True, exist_ok=True)
+            plot_cut_over_time(args.out / name, up, args.plots / f"cut_over_time_{name}.png")
+    print(
+        f"fomo96 on esp32-s3, {len(seeds)} seed(s), {args.requests} requests per client, "
+        f"{duration:g} s virtual per scenario; wall "
+        + ", ".join(f"{d['table'][0]['link']} {d['wall_s']:.0f} s" for d in docs)  # type: ignore[index]
+    )
+    table = [row for d in docs for row in d["table"]]  # type: ignore[attr-defined]
+    print("\n".join(print_table({"table": table})))
+    print("\nadaptive against the targets (10% of the dynamic oracle; ahead of every baseline):")
+    print("\n".join(verdicts(table)))
+    print("\nrequests after each event until adaptive is within 10% of the dynamic oracle:")
+    for d in docs:
+        for name, counts in d["converge"].items():  # type: ignore[attr-defined]
+            print(f"  {name:<20} {counts[1:]}  (first phase: cold start {counts[0]})")
+    for d in docs:
+        for note in d["notes"]:  # type: ignore[attr-defined]
+            print(f"note: {note}")
+
+
+if __name__ == "__main__":
+    main()
