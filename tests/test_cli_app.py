@@ -29,6 +29,8 @@ USAGE_ERRORS: list[tuple[list[str], list[str]]] = [
     (["serve", "--port", "80000"], ["--port", "less than or equal to 65535"]),
     (["model", "inspect"], ["model"]),
     (["nosuchcmd"], ["nosuchcmd"]),
+    (["analyze"], ["'DIR'"]),
+    (["sensors", "run", "--encoding", "xml"], ["--encoding", "'json', 'batch'"]),
 ]
 
 

@@ -9,7 +9,9 @@ import typer
 
 
 def analyze_command(
-    run_dir: Annotated[Path, typer.Argument(help="Directory written by `sciot simulate`.")],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Directory written by `sciot simulate`.")
+    ],
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Report directory (default: DIR/analysis)."),

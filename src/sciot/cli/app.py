@@ -86,6 +86,7 @@ def _hide_flag_types(command: Any) -> None:
 def _usage_line(exc: Exception) -> str:
     """One line for a usage error: what was wrong (naming the flag) and where help is."""
     message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    message = message.replace(": Value error, ", ": ")  # pydantic's prefix says nothing
     context = getattr(exc, "ctx", None)
     if context is not None:
         message += f" (see '{context.command_path} --help')"
