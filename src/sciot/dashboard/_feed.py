@@ -60,6 +60,11 @@ class LiveFeed:
             self.ticks += 1
             return self.latest
 
+    def history_json(self) -> dict[str, Any]:
+        """The tracker's history, consistent (the worker thread appends under the same lock)."""
+        with self._lock:
+            return self.tracker.history_json()
+
     def _tick_text(self) -> str | None:
         started = time.thread_time()
         try:

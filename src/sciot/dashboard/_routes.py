@@ -4,7 +4,8 @@ The edge (a lower layer) knows nothing of the dashboard; whoever composes a serv
 serve``, ``sciot demo``, a test) calls :func:`mount_dashboard` on the :class:`~sciot.edge.EdgeApp`
 before serving it. The page and its script are files shipped in the package, read once here; no
 build step, no template engine. Routes are ``async``; what costs more than a few hundred
-microseconds (building a tick) runs in a worker thread.
+microseconds or takes the planner's lock (a tick, the history, a planner view) runs in a worker
+thread, never on the event loop that serves frames.
 """
 
 from __future__ import annotations
@@ -101,11 +102,13 @@ def _add_routes(
 
     @api.get(DASHBOARD_PATH + "/api/history")
     async def dashboard_history() -> dict[str, Any]:
-        return feed.tracker.history_json()
+        return await asyncio.to_thread(feed.history_json)
 
     @api.get(DASHBOARD_PATH + "/api/devices/{device_id}")
     async def dashboard_device(device_id: str) -> dict[str, Any]:
-        view = plan_view(edge.core, device_id, time.time())
+        # In a thread: it waits for the planner's lock, which a planner round holds for
+        # milliseconds that frames on the event loop should not wait.
+        view = await asyncio.to_thread(plan_view, edge.core, device_id, time.time())
         if view is None:
             raise HTTPException(
                 status_code=404, detail=f"device {device_id!r} is not registered with this edge"
@@ -118,7 +121,8 @@ def _add_routes(
         mailbox = feed.subscribe()
         closed = asyncio.ensure_future(websocket.receive())  # the page never talks: a close
         try:
-            await websocket.send_text(json.dumps(feed.tracker.history_json()))
+            history = await asyncio.to_thread(lambda: json.dumps(feed.history_json()))
+            await websocket.send_text(history)
             while True:
                 tick = asyncio.ensure_future(mailbox.get())
                 await asyncio.wait((tick, closed), return_when=asyncio.FIRST_COMPLETED)
