@@ -409,7 +409,8 @@ def _summarise(
         duration_s=options.duration_s,
         elapsed_s=elapsed_s,
         inferences=sum(s.inferences for s in finals),
-        split_inferences=sum(s.split for s in finals),
+        # Tail on the edge, as docs/edge.md defines it for the demo: edge-only included.
+        split_inferences=sum(s.split + s.edge_only for s in finals),
         local_fallbacks=sum(s.local_fallbacks for s in finals),
         lost=sum(s.lost for s in finals),
         latency_p50_ms=float(p50),
