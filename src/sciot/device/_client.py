@@ -31,11 +31,12 @@ from sciot.device._registration import (
     RegistrationRefused,
     StatusLog,
     accepted_registration,
+    initial_cut,
     registration,
 )
 from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
 from sciot.device._uploader import ReportUploader
-from sciot.errors import ConfigError, WireError
+from sciot.errors import WireError
 from sciot.transport import ClientTransport
 from sciot.wire import (
     InferRequest,
@@ -82,21 +83,14 @@ class DeviceClient:
             artefacts if artefacts is not None else CutArtefacts.from_source(config.model)
         )
         self._rng = np.random.default_rng(config.seed)
-        self._session = Session(
-            backoff=Backoff(
-                initial_s=config.backoff.initial_s,
-                max_s=config.backoff.max_s,
-                factor=config.backoff.factor,
-                jitter=config.backoff.jitter,
-            ),
-            rng=np.random.default_rng([config.seed, 1]),
-        )
+        backoff = Backoff(**config.backoff.model_dump())
+        self._session = Session(backoff=backoff, rng=np.random.default_rng([config.seed, 1]))
         self._head = (
             head
             if head is not None
             else head_runner_for(config, self.artefacts, rng=self._rng, sleep=sleep)
         )
-        self._cut = self._initial_cut()
+        self._cut = initial_cut(config, self.artefacts)
         self._profiled_cuts: set[int] = set()
         self._op_profile: tuple[float, ...] | None = None
         self._stats = StatsRecorder()
@@ -229,17 +223,6 @@ class DeviceClient:
         self.close()
 
     # ------------------------------------------------------------------------ registration
-
-    def _initial_cut(self) -> int:
-        cut = self.config.initial_cut
-        if cut is None:
-            return self.artefacts.num_ops
-        if not self.artefacts.usable(cut):
-            raise ConfigError(
-                f"key 'initial_cut': {cut} is not a usable cut of this model "
-                f"(0..{self.artefacts.num_ops}, unblocked)"
-            )
-        return cut
 
     def _register(self, now_s: float, *, raise_refusal: bool) -> bool:
         message = registration(

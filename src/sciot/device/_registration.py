@@ -27,6 +27,19 @@ class RegistrationRefused(ConfigError):
         self.code = code
 
 
+def initial_cut(config: DeviceConfig, artefacts: CutArtefacts) -> int:
+    """The cut before the edge has said anything: the configured one, else device-only."""
+    cut = config.initial_cut
+    if cut is None:
+        return artefacts.num_ops
+    if not artefacts.usable(cut):
+        raise ConfigError(
+            f"key 'initial_cut': {cut} is not a usable cut of this model "
+            f"(0..{artefacts.num_ops}, unblocked)"
+        )
+    return cut
+
+
 def registration(
     config: DeviceConfig,
     artefacts: CutArtefacts,
@@ -112,4 +125,10 @@ class StatusLog:
         self.logger.warning("%s: %s result not kept: %s", self.device_id, kind, reason)
 
 
-__all__ = ["RegistrationRefused", "StatusLog", "accepted_registration", "registration"]
+__all__ = [
+    "RegistrationRefused",
+    "StatusLog",
+    "accepted_registration",
+    "initial_cut",
+    "registration",
+]
