@@ -10,21 +10,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sciot.dashboard._snapshot import AlertSource
 from sciot.errors import ConfigError
-from sciot.sensors import Alert
 
-_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
+if TYPE_CHECKING:  # the sensor pipeline is imported only by whoever runs it
+    from sciot.sensors import Alert
 
 
 def _json_ready(alert: Alert) -> dict[str, Any]:
     entry: dict[str, Any] = {}
-    for name in _ALERT_FIELDS:
-        value = getattr(alert, name)
+    for field in fields(alert):
+        value = getattr(alert, field.name)
         # JSON has no NaN or infinity (a dropout's value is NaN): those become null.
-        entry[name] = None if isinstance(value, float) and not math.isfinite(value) else value
+        finite = not isinstance(value, float) or math.isfinite(value)
+        entry[field.name] = value if finite else None
     return entry
 
 
