@@ -122,6 +122,8 @@ class TcpListener:
                 await self._serve_frames(head, reader, writer)
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             pass  # the peer went away or stayed silent: nothing to answer
+        except asyncio.CancelledError:
+            pass  # the listener is stopping
         finally:
             self._writers.discard(writer)
             writer.close()
