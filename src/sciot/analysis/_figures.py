@@ -47,6 +47,11 @@ def _grid(plt: Any, count: int, *, panel_h: float, cols: int = 3) -> tuple[Any, 
     return fig, flat[:count]
 
 
+def _leave_room_for_title(fig: Any) -> None:
+    """Lay the panels out below the figure's title (tight_layout alone ignores it)."""
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.4 / fig.get_figheight()))
+
+
 def _panel_height(data: RunData) -> float:
     return 0.9 + 0.24 * len(data.policies)
 
@@ -76,7 +81,7 @@ def plot_metric(
         ax.set_title(scenario, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    _leave_room_for_title(fig)
     return fig
 
 
@@ -192,7 +197,7 @@ def plot_distributions(plt: Any, data: RunData) -> Any:
         "latency per inference: box p25-p75, line median, whiskers p5-p95, diamond p99",
         fontsize=11,
     )
-    fig.tight_layout()
+    _leave_room_for_title(fig)
     return fig
 
 
