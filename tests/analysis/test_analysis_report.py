@@ -185,3 +185,17 @@ def test_several_seeds_give_intervals_in_the_figures_and_a_seed_column(tmp_path:
     report = analyze_run(tmp_path / "run", out_dir=tmp_path / "out")
     assert "seed" in report.table.splitlines()[0]
     assert "95% confidence intervals" in report.html.read_text()
+
+
+def test_live_runs_are_labelled_with_wall_time(run_dir: Path) -> None:
+    import dataclasses
+    import json
+
+    from sciot.analysis._captions import caption
+
+    data = load_run(run_dir)
+    assert not data.live and "simulated time" in caption("timeline_baseline", data)
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta["config"]["emulation"] = "live"
+    live = dataclasses.replace(data, meta=meta)
+    assert live.live and "wall time" in caption("timeline_baseline", live)
