@@ -53,21 +53,7 @@ def _row(label: str, fed: dict, central_acc: float) -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="Fewer rounds, no 50-client run.")
-    parser.add_argument("--deployment", action="store_true", help="Add a deployment-engine run.")
-    parser.add_argument("--alpha", type=float, default=0.3, help="Dirichlet alpha (non-IID).")
-    parser.add_argument("--seeds", type=int, default=3, help="Seeds of the non-IID runs.")
-    parser.add_argument("--out", type=Path, default=Path("bench-federated"))
-    args = parser.parse_args()
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    rounds = 5 if args.quick else 10
-    header = "| run | federated acc | centralised acc | gap (points) | federated F1 | wall s |"
-    rule = "|---|---:|---:|---:|---:|---:|"
-    report: dict[str, object] = {}
-
+def _natural(rounds: int, out: Path, header: str, rule: str, report: dict) -> None:
     natural = FederatedSettings(clients=10, rounds=rounds, export=False)
     central = train_centralised(natural)
     fed = _run("natural-fedavg", natural, out)
@@ -81,6 +67,8 @@ def main() -> int:
     print(_row(f"fedavg, {rounds} rounds", fed, central[-1].accuracy))
     report["natural"] = {"federated": fed["result"].final.accuracy, "central": central[-1].accuracy}
 
+
+def _noniid(args: argparse.Namespace, rounds: int, out: Path, report: dict) -> None:
     print(f"\n### non-IID: Dirichlet alpha {args.alpha}, 10 clients, seeds {args.seeds}\n")
     print(
         "| strategy | federated acc, final | federated acc, mean of last 3 rounds "
@@ -124,15 +112,38 @@ def main() -> int:
     report["noniid_central"] = centrals
     plot_metrics(curves, out / "noniid.png")
 
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="Fewer rounds, no 50-client run.")
+    parser.add_argument("--deployment", action="store_true", help="Add a deployment-engine run.")
+    parser.add_argument("--alpha", type=float, default=0.3, help="Dirichlet alpha (non-IID).")
+    parser.add_argument(
+        "--noniid-only", action="store_true", help="Only the non-IID strategy comparison."
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="Seeds of the non-IID runs.")
+    parser.add_argument("--out", type=Path, default=Path("bench-federated"))
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    rounds = 5 if args.quick else 10
+    header = "| run | federated acc | centralised acc | gap (points) | federated F1 | wall s |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    report: dict[str, object] = {}
+
+    if not args.noniid_only:
+        _natural(rounds, out, header, rule, report)
+    _noniid(args, rounds, out, report)
+    if args.noniid_only:
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     if not args.quick:
         scale = FederatedSettings(clients=50, rounds=10, export=True)
         run = _run("scale-50x10", scale, out)
         self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         final = run["result"].final
         print("\n### scale: 50 virtual clients x 10 rounds, simulation engine\n")
-        print(
-            "| clients x rounds | wall s | s per round | accuracy | peak RSS MB: driver / worker |"
-        )
+        print("| clients x rounds | wall s | s per round | accuracy | driver peak RSS MB |")
         print("|---|---:|---:|---:|---:|")
         per_round = (final.elapsed_s - run["result"].rounds[0].elapsed_s) / 10
         print(
