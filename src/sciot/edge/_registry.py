@@ -40,6 +40,8 @@ class DeviceRecord:
     model: ServedModel
     registered_at_s: float
     kind: str = ""
+    transport: str = ""
+    """The transport of the device's latest accepted frame (``http``, ``ws``, ``tcp``, ...)."""
     next_cut: int = 0
     last_cut: int | None = None
     last_seen_s: float = 0.0
@@ -88,6 +90,8 @@ class EdgeDeviceStats:
     p50_ms: float | None = None
     p95_ms: float | None = None
     """Percentiles of the last ``LATENCY_WINDOW`` end-to-end latencies (None before any)."""
+    transport: str = ""
+    """The transport of the device's latest accepted frame ("" when not told)."""
 
 
 class DeviceRegistry:
@@ -230,6 +234,7 @@ def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
         last_seen_s=r.last_seen_s,
         p50_ms=_percentile_ms(recent, 0.50),
         p95_ms=_percentile_ms(recent, 0.95),
+        transport=r.transport,
     )
 
 
