@@ -19,6 +19,7 @@ from sciot.planner import (
     SplitSpace,
     Transfer,
     feed_round,
+    spread_head_s,
     spread_tail_s,
 )
 
@@ -127,9 +128,26 @@ def test_edge_times_are_spread_and_device_times_only_when_profiled() -> None:
     np.testing.assert_allclose(state.edge.mean_s[2:], [0.006, 0.008])
     for i in range(20):
         _offload(channel, 2, done_s=0.2 + 0.1 * i, tail_s=0.014)
-    assert state.device.count[:2].tolist() == [1, 1], "later ones only on a sampled share"
     assert (state.edge.count[2:] > 10).all(), "the tail is measured on every request"
     np.testing.assert_allclose(state.edge.mean_s[2:], [0.006, 0.008])
+    # Unprofiled requests still carry the head's total: spread by the current estimates.
+    np.testing.assert_allclose(state.device.mean_s[:2], [0.002, 0.002])
+    for i in range(30):
+        channel.offloaded(
+            cut=2,
+            done_s=3.0 + 0.1 * i,
+            device_op_s=[0.1, 0.1],  # per-op truth the edge never sees unprofiled
+            tail_s=0.014,
+            transfer=Transfer(2000, 10, 0.006),
+            device_s=0.012,  # a device three times slower as a whole
+        )
+    assert state.device.mean_s[:2] == pytest.approx([0.006, 0.006], rel=0.1)
+
+
+def test_a_head_is_spread_only_over_known_ops() -> None:
+    assert spread_head_s([0.001, 0.003, 0.0], 2, 0.008) == pytest.approx({0: 0.002, 1: 0.006})
+    assert spread_head_s([0.001, 0.0], 2, 0.008) == {}, "an op never measured: nothing"
+    assert spread_head_s([0.001], 0, 0.008) == {}
 
 
 def test_device_only_inferences_are_reported_in_batches() -> None:

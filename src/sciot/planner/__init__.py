@@ -25,6 +25,7 @@ from sciot.planner._observe import (
     Round,
     Transfer,
     feed_round,
+    spread_head_s,
     spread_tail_s,
 )
 from sciot.planner._planner import Planner
@@ -85,5 +86,6 @@ __all__ = [
     "feed_round",
     "make_policy",
     "predict",
+    "spread_head_s",
     "spread_tail_s",
 ]

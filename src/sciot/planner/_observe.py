@@ -3,7 +3,10 @@
 A deployed planner does not see every op of every request. It learns, per device:
 
 - per-op device times only when the device profiled the head: the first time it uses a cut,
-  then on a sampled ``profile_fraction`` of requests (profiling op by op costs time);
+  then on a sampled ``profile_fraction`` of requests (profiling op by op costs time); on the
+  other requests the head's total time, which every request carries, spread over the head's
+  ops by the planner's own per-op estimates (:func:`spread_head_s`), so a device that slows
+  down as a whole is seen on every request;
 - one measured tail time per offloaded request, spread over the tail's ops by the edge's
   startup profile (:func:`spread_tail_s`); a wait for the executor is inside that time;
 - the network time of an exchange only with the device's *next* message, which carries it;
@@ -44,6 +47,17 @@ def spread_tail_s(profile_s: Sequence[float], cut: int, tail_s: float) -> dict[i
     return {op: float(profile_s[op]) * scale for op in range(cut, n)}
 
 
+def spread_head_s(shares_s: Iterable[float], cut: int, head_s: float) -> dict[int, float]:
+    """A head's total time spread over ops ``[0, cut)`` by the current per-op estimates
+    (``shares_s``); nothing when an op of the head has no estimate yet."""
+    shares = [float(s) for s, _op in zip(shares_s, range(cut), strict=False)]
+    total = sum(shares)
+    if cut <= 0 or len(shares) < cut or not total > 0 or min(shares) <= 0:
+        return {}
+    scale = head_s / total
+    return {op: s * scale for op, s in enumerate(shares)}
+
+
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """One exchange's bytes and network time, as the device reports it."""
@@ -58,6 +72,7 @@ class Round:
     """The observations one planner round feeds, in the order it feeds them."""
 
     device_ops: dict[int, float] = field(default_factory=dict)
+    head: tuple[int, float] | None = None  # (cut, total head seconds) when not profiled
     edge_ops: dict[int, float] = field(default_factory=dict)
     transfers: list[Transfer] = field(default_factory=list)
     latencies: list[tuple[int, float]] = field(default_factory=list)
@@ -69,6 +84,11 @@ def feed_round(planner: Planner, device_id: str, now_s: float, observed: Round) 
     """Feed one round's observations to ``planner`` and return its decision for the device."""
     if observed.device_ops:
         planner.observe_device_ops(device_id, observed.device_ops, now_s)
+    elif observed.head is not None:
+        cut, head_s = observed.head
+        spread = spread_head_s(planner.state(device_id).device.mean_s, cut, head_s)
+        if spread:
+            planner.observe_device_ops(device_id, spread, now_s)
     if observed.edge_ops:
         planner.observe_edge_ops(device_id, observed.edge_ops, now_s)
     for t in observed.transfers:
@@ -180,6 +200,8 @@ class ObservationChannel:
         observed = Round()
         if self._profiles(cut):
             observed.device_ops = {op: float(s) for op, s in enumerate(device_op_s)}
+        elif cut > 0:
+            observed.head = (cut, device_s)
         observed.edge_ops = spread_tail_s(self.profile_s, cut, tail_s)
         self._carried(observed)
         self.decision = self.published
@@ -195,6 +217,9 @@ class ObservationChannel:
         self._batch_count += 1
         if self._profiles(self.num_ops):
             self._batch.device_ops.update(enumerate(ops))
+            self._batch.head = None
+        elif not self._batch.device_ops:
+            self._batch.head = (self.num_ops, sum(ops))  # the newest record's total
         self._batch.latencies.append((self.num_ops, sum(ops)))
         return self.report_due(started_s + sum(ops))
 
@@ -233,5 +258,6 @@ __all__ = [
     "Round",
     "Transfer",
     "feed_round",
+    "spread_head_s",
     "spread_tail_s",
 ]

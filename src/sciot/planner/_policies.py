@@ -66,7 +66,7 @@ class AdaptiveOptions:
 
     z: float = 2.0
     drift_per_s: float = 0.01
-    max_age_s: float = 60.0
+    max_age_s: float = 20.0
     probe_gap: int = 10
     urgent_gap: int = 2
     settle_requests: int = 20
@@ -136,7 +136,7 @@ class AdaptivePolicy:
                 return _decision(self.name, p, cut, reason, True)
         if since_probe >= opts.probe_gap:
             refresh = _stale_refresh_cut(p, best, cost)
-            if refresh is not None:
+            if refresh is not None and since_probe >= _steady_gap(opts.probe_gap, p, refresh, best):
                 return _decision(self.name, p, refresh, "probe: re-measure stale estimates", True)
         return _decision(self.name, p, best, best_reason)
 

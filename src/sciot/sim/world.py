@@ -50,25 +50,34 @@ class World:
         )
         self.thermal = Thermal(self.effects)
         self._cross_rng = np.random.default_rng([self.seed, 53])
+        self._pending_share: float | None = None
 
-    def _cross_s(self, payload_bytes: int, now_s: float, *, expected: bool) -> float:
+    def _taken(self) -> float:
+        """The share of a fixed-rate link other traffic takes during the next request: drawn
+        once per request, before it is decided, so the dynamic oracle sees the realised one."""
+        if self._pending_share is None:
+            share = self.effects.cross_traffic
+            self._pending_share = min(0.95, float(self._cross_rng.uniform(0, 2 * share)))
+        return self._pending_share
+
+    def _cross_s(self, payload_bytes: int, now_s: float) -> float:
         """Extra time other traffic costs a transfer on a fixed-rate link."""
-        share = self.effects.cross_traffic
-        if share <= 0 or not isinstance(self.env.link, LinkModel):
+        if self.effects.cross_traffic <= 0 or not isinstance(self.env.link, LinkModel):
             return 0.0  # a trace link thins its opportunities instead
-        taken = share if expected else min(0.95, float(self._cross_rng.uniform(0, 2 * share)))
         _rtt, rate = self.env.link.at(now_s)
-        return payload_bytes / rate * (1 / (1 - taken) - 1)
+        return payload_bytes / rate * (1 / (1 - self._taken()) - 1)
 
     def run(self, cut: int, now_s: float, rng: np.random.Generator) -> Realised:
         env, effects = self.env, self.effects
         factor = self.thermal.factor(now_s)
         outcome = env.run(cut, now_s, rng, device_factor=factor, report=False)
         self.thermal.run(now_s, outcome.device_s)
+        cross_s = self._cross_s(outcome.uplink_bytes + outcome.downlink_bytes, now_s)
+        self._pending_share = None  # the next request meets new traffic
         if outcome.cut == env.space.num_ops or outcome.failed:
             return Realised(outcome=outcome, queue_s=0.0, overhead_s=0.0, device_factor=factor)
         payload = outcome.uplink_bytes + outcome.downlink_bytes
-        extra_s = effects.overhead_s(payload) + self._cross_s(payload, now_s, expected=False)
+        extra_s = effects.overhead_s(payload) + cross_s
         arrival_s = outcome.started_s + outcome.device_s + outcome.network_s / 2
         wait_s = self.edge.serve(arrival_s, outcome.edge_s)
         outcome = replace(
@@ -80,9 +89,7 @@ class World:
 
     def report_s(self, report_bytes: int, now_s: float, rng: np.random.Generator) -> float:
         """Network time of a batched device-only report sent at ``now_s``."""
-        extra_s = self.effects.overhead_s(report_bytes) + self._cross_s(
-            report_bytes, now_s, expected=False
-        )
+        extra_s = self.effects.overhead_s(report_bytes) + self._cross_s(report_bytes, now_s)
         return self.env.link.exchange_s(report_bytes, 0, now_s, 0.0, rng) + extra_s
 
     def expected_latencies_s(self, now_s: float) -> FloatArray:
@@ -106,9 +113,7 @@ class World:
             up = int(env.space.crossing_bytes[cut])
             send_s = now_s + float(head[cut])
             network_s = env.link.expected_exchange_s(up, down, send_s, float(tail[cut]))
-            extra_s = self.effects.overhead_s(up + down) + self._cross_s(
-                up + down, now_s, expected=True
-            )
+            extra_s = self.effects.overhead_s(up + down) + self._cross_s(up + down, now_s)
             wait_s = self.edge.wait_s(send_s + network_s / 2)
             costs[cut] = head[cut] + tail[cut] + network_s + extra_s + wait_s
         return costs
