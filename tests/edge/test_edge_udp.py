@@ -165,8 +165,9 @@ def test_lost_fragments_are_resent_and_the_result_is_still_exact(
         # The reply of cut 4 is small, so reply loss is exercised on the big request's echo:
         # use edge-only (cut 0, 110 KiB request) with a downlink of a few fragments instead.
         cut = INTERIOR_CUT if direction == "up" else 0
+        # A 2 s timeout retransmits after 0.4 s when neither side can NACK.
         reply = decode(
-            transport.request(encode(fomo.request(cut, device_id="lossy")), timeout_s=5.0)
+            transport.request(encode(fomo.request(cut, device_id="lossy")), timeout_s=2.0)
         )
     finally:
         transport.close()

@@ -32,6 +32,7 @@ def test_sizes_parse_and_bad_ones_name_the_problem() -> None:
         parse_sizes("lots")
 
 
+@pytest.mark.slow
 def test_bench_net_measures_each_transport_and_writes_its_outputs(tmp_path: Path) -> None:
     out = subprocess.run(
         [
