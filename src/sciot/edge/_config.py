@@ -82,6 +82,21 @@ class TelemetryConfig(BaseModel):
     max_pending_rows: int = Field(default=200_000, ge=1)
 
 
+class LimitsConfig(BaseModel):
+    """What one device may ask of the edge: report size and rate, how many devices the
+    registry holds, and each device's share of the telemetry writer (see docs/edge.md)."""
+
+    model_config = _STRICT
+
+    max_report_records: int = Field(default=16_384, ge=1, le=65_535)
+    max_records_per_s: float = Field(default=5_000.0, gt=0.0)
+    record_burst: int = Field(default=131_072, ge=1)
+    plausible_inferences_per_s: float = Field(default=5_000.0, gt=0.0)
+    max_devices: int = Field(default=10_000, ge=1)
+    device_idle_s: float = Field(default=3_600.0, gt=0.0)
+    telemetry_device_share: float = Field(default=0.25, gt=0.0, le=1.0)
+
+
 class DelaySimulationConfig(BaseModel):
     """Computation delay is added to every tail run; network delay to every reply."""
 
@@ -107,6 +122,7 @@ class EdgeConfig(BaseModel):
     inline_tail_max_s: float = Field(default=0.0002, ge=0.0, le=0.1)
     planner: PlannerConfig = PlannerConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    limits: LimitsConfig = LimitsConfig()
     delay_simulation: DelaySimulationConfig = DelaySimulationConfig()
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from sciot.edge._config import EdgeConfig
 from sciot.edge._delays import DelayedTail, EdgeDelays, TailRun
+from sciot.edge._limits import ReportGate, ReportLimits
 from sciot.edge._mailbox import PlannerMailbox, PlannerWorker
 from sciot.edge._models import ServedModel
 from sciot.edge._registry import DeviceRecord, DeviceRegistry, EdgeDeviceStats, outcome_of
@@ -85,7 +86,16 @@ class EdgeCore:
         self._models_by_raw_id = {bytes.fromhex(m.model_id): m for m in models}
         self.inline_tail_max_s = config.inline_tail_max_s
         self.policy = config.planner.policy
-        self.registry = DeviceRegistry()
+        limits = config.limits
+        self.registry = DeviceRegistry(max_devices=limits.max_devices, idle_s=limits.device_idle_s)
+        self.report_gate = ReportGate(
+            ReportLimits(
+                max_report_records=limits.max_report_records,
+                max_records_per_s=limits.max_records_per_s,
+                record_burst=limits.record_burst,
+                plausible_inferences_per_s=limits.plausible_inferences_per_s,
+            )
+        )
         self.mailbox = PlannerMailbox(
             models, self.policy, seed=config.planner.seed, publish=self.registry.publish_cut
         )
@@ -215,6 +225,15 @@ class EdgeCore:
                 f"this edge does not serve model {msg.model_id}; it serves: {served}",
                 msg,
             )
+        room, evicted = self.registry.has_room(msg.device_id, now_s)
+        self._forget(evicted)
+        if not room:
+            return self._refuse(
+                ErrorCode.OVERLOADED,
+                f"this edge holds its limit of {self.registry.max_devices} active devices "
+                "(limits.max_devices); retry later",
+                msg,
+            )
         cut = self.mailbox.first_cut(msg.device_id, model, msg.profile.op_seconds, now_s)
         self.registry.register(msg.device_id, model, kind=msg.profile.kind, cut=cut, now_s=now_s)
         ack = RegisterAck(
@@ -338,6 +357,9 @@ class EdgeCore:
                 f"{num_ops} for this model; report other cuts with InferRequest",
                 msg,
             )
+        refused = self._admit_report(msg, now_s)
+        if refused is not None:
+            return refused
         next_cut = self.registry.count_local(
             record, msg.records, offline=False, uplink_bytes=uplink_bytes, now_s=now_s
         )
@@ -350,6 +372,7 @@ class EdgeCore:
         )
         # Device-only inferences cost the edge nothing: no bytes, no edge time.
         self._local_rows(msg, record.model.model_id, next_cut, 0, 0.0, "device_only")
+        self._make_durable()
         frame = self._ack(msg, record.model.model_id, next_cut, now_s)
         self.registry.count_downlink(record, len(frame))
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
@@ -358,6 +381,18 @@ class EdgeCore:
         record = self._lookup(msg)
         if isinstance(record, Reply):
             return record
+        num_ops = record.model.num_ops
+        bad = [r.cut for r in msg.records if r.cut != num_ops]
+        if bad:
+            return self._refuse(
+                ErrorCode.BAD_CUT,
+                f"an offline report holds cut {bad[0]}, but an offline inference runs the "
+                f"whole model: cut {num_ops} for this model",
+                msg,
+            )
+        refused = self._admit_report(msg, now_s)
+        if refused is not None:
+            return refused
         next_cut = self.registry.count_local(
             record, msg.records, offline=True, uplink_bytes=0, now_s=now_s
         )
@@ -365,7 +400,38 @@ class EdgeCore:
             self.mailbox.post(msg.device_id, record.model, now_s, outage=True)
         # Offline inferences never reached the edge: what it did not see is unknown (NULL).
         self._local_rows(msg, record.model.model_id, None, None, None, "offline")
+        self._make_durable()
         return Reply(status=200, frame=self._ack(msg, record.model.model_id, next_cut, now_s))
+
+    def _forget(self, device_ids: list[str]) -> None:
+        """Devices the registry evicted: their planner state and rate buckets go too."""
+        if device_ids:
+            self.mailbox.forget(device_ids)
+            for device_id in device_ids:
+                self.report_gate.forget(device_id)
+
+    def _admit_report(self, msg: OfflineReport | DeviceOnlyReport, now_s: float) -> Reply | None:
+        """A refusal if the report breaks a limit (see :mod:`sciot.edge._limits`) or the
+        device's share of the telemetry writer cannot take it whole; the device keeps refused
+        records and sends them again later."""
+        refusal = self.report_gate.check(msg.device_id, msg.records, now_s)
+        if refusal is not None:
+            return self._refuse(refusal.code, refusal.reason, msg)
+        if self.telemetry is not None and not self.telemetry.room_for(
+            msg.device_id, len(msg.records)
+        ):
+            return self._refuse(
+                ErrorCode.OVERLOADED,
+                f"the telemetry writer holds device {msg.device_id!r}'s share of pending rows; "
+                "retry later",
+                msg,
+            )
+        return None
+
+    def _make_durable(self) -> None:
+        """Commit pending rows before the ack leaves: an acknowledged report is on disk."""
+        if self.telemetry is not None:
+            self.telemetry.flush()
 
     @staticmethod
     def _ack(

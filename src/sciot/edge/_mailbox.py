@@ -139,12 +139,31 @@ class PlannerMailbox:
         with self._lock:
             work, self._pending = self._pending, {}
         for device_id, pending in work.items():
-            planner = self.planners[pending.model.model_id]
-            with self.planner_lock:
-                self._observe(planner, device_id, pending)
-                cut = self._decide(planner, device_id, pending.model, pending.now_s)
-            self._publish(device_id, cut)
+            # The work is already swapped out: one device's failure must not lose the others'.
+            try:
+                planner = self.planners[pending.model.model_id]
+                with self.planner_lock:
+                    self._observe(planner, device_id, pending)
+                    cut = self._decide(planner, device_id, pending.model, pending.now_s)
+                self._publish(device_id, cut)
+            except Exception:  # a bug for this device; the round goes on for the others
+                log.exception(
+                    "planner round failed for %s; its measurements are skipped", device_id
+                )
         return len(work)
+
+    def forget(self, device_ids: Iterable[str]) -> None:
+        """Drop evicted devices' pending measurements and planner state."""
+        ids = list(device_ids)
+        if not ids:
+            return
+        with self._lock:
+            for device_id in ids:
+                self._pending.pop(device_id, None)
+        with self.planner_lock:
+            for planner in self.planners.values():
+                for device_id in ids:
+                    planner.forget(device_id)
 
     @staticmethod
     def _observe(planner: Planner, device_id: str, pending: PendingObservations) -> None:

@@ -95,15 +95,37 @@ class EdgeDeviceStats:
 
 
 class DeviceRegistry:
-    """Registered devices and their counters; thread-safe."""
+    """Registered devices and their counters; thread-safe.
 
-    def __init__(self) -> None:
+    Bounded: at most ``max_devices`` are held. A new device arriving at the bound first
+    evicts every device silent for ``idle_s`` (their ids are returned by :meth:`has_room` so
+    the planner can forget them too); if none is idle, the newcomer is refused, never an
+    active device. An evicted device that comes back gets ``UNKNOWN_DEVICE`` and registers
+    again, as after an edge restart.
+    """
+
+    def __init__(self, *, max_devices: int = 1 << 62, idle_s: float = float("inf")) -> None:
         self.devices: dict[str, DeviceRecord] = {}
         self.rejected: dict[str, int] = {}
+        self.evicted = 0
+        self.max_devices = max_devices
+        self.idle_s = idle_s
         self._lock = threading.Lock()
 
     def get(self, device_id: str) -> DeviceRecord | None:
         return self.devices.get(device_id)
+
+    def has_room(self, device_id: str, now_s: float) -> tuple[bool, list[str]]:
+        """Whether ``device_id`` may register now, and the idle devices evicted to make room."""
+        with self._lock:
+            if device_id in self.devices or len(self.devices) < self.max_devices:
+                return True, []
+            cutoff = now_s - self.idle_s
+            idle = [d for d, r in self.devices.items() if r.last_seen_s <= cutoff]
+            for d in idle:
+                del self.devices[d]
+            self.evicted += len(idle)
+            return len(self.devices) < self.max_devices, idle
 
     def register(
         self, device_id: str, model: ServedModel, *, kind: str, cut: int, now_s: float

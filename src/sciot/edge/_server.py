@@ -36,6 +36,7 @@ def build_edge(config: EdgeConfig) -> EdgeApp:
             Path(config.telemetry.path),
             flush_interval_s=config.telemetry.flush_interval_s,
             max_pending_rows=config.telemetry.max_pending_rows,
+            device_share=config.limits.telemetry_device_share,
         )
     return EdgeApp(core, workers=config.tail_workers)
 

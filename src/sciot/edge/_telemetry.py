@@ -5,6 +5,14 @@ append, which is thread-safe and allocation-light); a background thread writes w
 every ``flush_interval_s`` in one transaction. If the writer falls behind by more than
 ``max_pending_rows`` the newest rows are dropped *and counted* (``dropped_rows``, exported in
 ``/metrics``), so memory stays bounded and no loss is silent.
+
+Fair share: one device may hold at most ``device_share`` of the pending rows, so a device
+flooding the writer fills its own share and not the buffer honest devices need.
+
+Durability: :meth:`TelemetryWriter.flush` pops and writes under one lock, so when it returns
+every row appended before the call is committed (by this call or by an earlier one holding the
+lock). The frame router calls it before acknowledging a report: an acknowledged report
+survives kill -9 of the edge (SQLite WAL; a committed transaction is in the WAL file).
 """
 
 from __future__ import annotations
@@ -91,11 +99,21 @@ class TelemetryCounts:
 class TelemetryWriter:
     """Buffers rows and writes them to ``path`` in batches from its own thread."""
 
-    def __init__(self, path: Path, *, flush_interval_s: float, max_pending_rows: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_interval_s: float,
+        max_pending_rows: int,
+        device_share: float = 1.0,
+    ) -> None:
         self.path = path
         self._flush_interval_s = flush_interval_s
         self._max_pending = max_pending_rows
+        self._device_max = max(1, int(max_pending_rows * device_share))
         self._pending: collections.deque[TelemetryRow] = collections.deque()
+        self._per_device: dict[str, int] = {}
+        self._count_lock = threading.Lock()
         self._written = 0
         self._dropped = 0
         self._stop = threading.Event()
@@ -116,11 +134,26 @@ class TelemetryWriter:
             raise ConfigError(f"telemetry database {path} cannot be opened: {exc}") from exc
         return conn
 
-    def append(self, row: TelemetryRow) -> None:
-        if len(self._pending) >= self._max_pending:
-            self._dropped += 1
-            return
-        self._pending.append(row)
+    def append(self, row: TelemetryRow) -> bool:
+        """Queue a row for the next flush; False (and counted as dropped) when the buffer or
+        the device's share of it is full."""
+        with self._count_lock:
+            held = self._per_device.get(row.device_id, 0)
+            if len(self._pending) >= self._max_pending or held >= self._device_max:
+                self._dropped += 1
+                return False
+            self._per_device[row.device_id] = held + 1
+            self._pending.append(row)
+        return True
+
+    def room_for(self, device_id: str, rows: int) -> bool:
+        """Whether ``rows`` more rows of ``device_id`` fit now (a report is taken whole or
+        refused whole, so the device can send it again later)."""
+        with self._count_lock:
+            held = self._per_device.get(device_id, 0)
+            return (
+                len(self._pending) + rows <= self._max_pending and held + rows <= self._device_max
+            )
 
     def start(self) -> None:
         if self._thread is None:
@@ -136,19 +169,19 @@ class TelemetryWriter:
 
     def flush(self) -> int:
         """Write everything pending now; returns the number of rows written."""
-        batch: list[TelemetryRow] = []
-        pending = self._pending
-        while pending:
-            batch.append(pending.popleft())
-        if not batch:
-            return 0
         with self._conn_lock:
+            with self._count_lock:
+                batch = list(self._pending)
+                self._pending.clear()
+                self._per_device.clear()
+            if not batch:
+                return 0
             try:
                 self._write(batch)
                 written = len(batch)
             except _ROW_ERRORS:
                 written = self._write_each(batch)
-        self._written += written
+            self._written += written
         return written
 
     def _write(self, batch: list[TelemetryRow]) -> None:
