@@ -5,8 +5,13 @@ can be read from ``/proc/<pid>`` without touching the devices' share. Devices ar
 :class:`sciot.device.DeviceClient` instances (head on the device, tail on the edge, one round
 trip per inference) spread over up to four worker processes, threads within each, so the devices'
 own Python does not serialise on one interpreter lock (real devices are separate machines). The
-baseline, measured in the same run, is all-local inference: the whole model in LiteRT on the
-same machine, with the same number of concurrent devices.
+baselines, measured in the same run and with the same number of concurrent devices, are (a)
+all-local inference: the whole model in LiteRT in the device processes, no network; and (b) the
+transport's ceiling: a bare HTTP server (the standard library's, one LiteRT interpreter per
+thread, no framing, no planner, no telemetry) that runs the whole model on a raw input body,
+driven by the same HTTP client the devices use. The headline ratios are split against these
+two; SCIoT's own figure (~10 inferences/s, 0.47 server CPU-s each) was measured once on this
+kind of machine, not in this run, and is printed only as that.
 
 Every configuration is repeated (``--repeats``, interleaved, one edge process per device count)
 and the median reported with the spread, beside the machine's load: the 1-minute load average
@@ -15,7 +20,7 @@ the edge's and the devices' own CPU time), since the machine is shared.
 
     .venv/bin/python bench/bench_split_inference.py [--seconds 3] [--repeats 3] [--cut 24]
 
-Every phase is bounded in time; the whole run takes about four minutes.
+Every phase is bounded in time; the whole run takes about five minutes.
 """
 
 from __future__ import annotations
@@ -227,6 +232,132 @@ def replay_worker(
     results.put((counts, latencies, time.process_time() - cpu0))
 
 
+def bare_server_main() -> None:
+    """The transport's ceiling: POST a raw input body, get the whole model's raw output."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from sciot.model.zoo import demo_model_path
+
+    model_path = str(demo_model_path(MODEL))
+    local = threading.local()
+
+    def interpreter() -> Any:
+        if not hasattr(local, "interpreter"):
+            it = Interpreter(model_path=model_path, num_threads=1)
+            it.allocate_tensors()
+            local.interpreter = it
+            local.input = it.get_input_details()[0]
+            local.output = it.get_output_details()[0]
+        return local.interpreter
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            it = interpreter()
+            array = np.frombuffer(body, dtype=local.input["dtype"]).reshape(local.input["shape"])
+            it.set_tensor(local.input["index"], array)
+            it.invoke()
+            out = it.get_tensor(local.output["index"]).tobytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(f"bare server on http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+def start_bare_server() -> Edge:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-server"]
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if " on http://" not in line:
+        process.kill()
+        raise SystemExit(f"bare server did not start: {line!r}")
+    return Edge(process=process, url=line.split(" on ", 1)[1].split()[0])
+
+
+def bare_worker(count: int, url: str, seconds: float, ready: Any, go: Any, results: Any) -> None:
+    """``count`` clients in threads posting the raw input to the bare server."""
+    from sciot.model.zoo import load_demo_input
+    from sciot.transport import HttpClientTransport
+
+    clients = [
+        (HttpClientTransport(url), load_demo_input(MODEL, i).tobytes()) for i in range(count)
+    ]
+    total = [0]
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def loop(client: Any, body: bytes) -> None:
+        n, lat = 0, []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            client.request(body, timeout_s=10.0)
+            lat.append(time.perf_counter() - t0)
+            n += 1
+        with lock:
+            total[0] += n
+            latencies.extend(lat)
+
+    ready.release()
+    go.wait()
+    threads = [threading.Thread(target=loop, args=c) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for client, _ in clients:
+        client.close()
+    results.put((total[0], latencies))
+
+
+def run_bare(server: Edge, devices: int, seconds: float, *, procs: int) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    per = split_counts(devices, procs)
+    ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    workers = [
+        ctx.Process(target=bare_worker, args=(n, server.url, seconds, ready, go, results))
+        for n in per
+    ]
+    for p in workers:
+        p.start()
+    for _ in workers:
+        ready.acquire(timeout=120)
+    cpu0 = proc_cpu_s(server.process.pid)
+    t0 = time.perf_counter()
+    go.set()
+    collected = [results.get(timeout=seconds + 120) for _ in workers]
+    elapsed = time.perf_counter() - t0
+    cpu1 = proc_cpu_s(server.process.pid)
+    for p in workers:
+        p.join(30)
+    done = sum(c[0] for c in collected)
+    latencies = np.array([x for c in collected for x in c[1]]) * 1000
+    return {
+        "rate": done / elapsed,
+        "cpu_per_inf_s": (cpu1 - cpu0) / done if done else float("nan"),
+        "p50_ms": float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
+        "p95_ms": float(np.percentile(latencies, 95)) if latencies.size else float("nan"),
+        "rss_mb": proc_rss_mb(server.process.pid)[1],
+    }
+
+
 def machine_busy_jiffies() -> int:
     """Busy jiffies of the whole machine since boot (all CPUs), from ``/proc/stat``."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -364,11 +495,18 @@ def run_block(
     if args.replay:
         phases += [("replay", t) for t in args.transports]
     local_rates: list[float] = []
+    bare_runs: list[dict[str, Any]] = []
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {p: [] for p in phases}
     edge = start_edge(workdir, f"fixed:{args.cut}")
+    bare = start_bare_server()
     try:
         for rep in range(args.repeats):
             local_rates.append(run_local(devices, seconds, procs=args.device_procs))
+            bare_runs.append(run_bare(bare, devices, seconds, procs=args.device_procs))
+            print(
+                f"  {devices:>2} dev   bare http rep {rep + 1}: {bare_runs[-1]['rate']:7.0f}/s",
+                flush=True,
+            )
             for mode, transport in phases:
                 load = os.getloadavg()[0]
                 r = run_split(
@@ -390,7 +528,10 @@ def run_block(
                 )
     finally:
         edge.stop()
+        bare.stop()
     local = median(local_rates)
+    bare_rates = [r["rate"] for r in bare_runs]
+    bare_rate = median(bare_rates)
     rows = [
         {
             "mode": "all-local",
@@ -400,7 +541,22 @@ def run_block(
             "rate_lo": min(local_rates),
             "rate_hi": max(local_rates),
             "ratio": 1.0,
-        }
+            "ratio_bare": local / bare_rate,
+        },
+        {
+            "mode": "bare-http",
+            "devices": devices,
+            "transport": "http",
+            "rate": bare_rate,
+            "rate_lo": min(bare_rates),
+            "rate_hi": max(bare_rates),
+            "edge_cpu_ms": 1000 * median([r["cpu_per_inf_s"] for r in bare_runs]),
+            "p50": median([r["p50_ms"] for r in bare_runs]),
+            "p95": median([r["p95_ms"] for r in bare_runs]),
+            "rss": max(r["rss_mb"] for r in bare_runs),
+            "ratio": bare_rate / local,
+            "ratio_bare": 1.0,
+        },
     ]
     for (mode, transport), results in runs.items():
         rates = [r["rate"] for r in results]
@@ -421,6 +577,7 @@ def run_block(
                 "load": median([r["load"] for r in results]),
                 "others": median([r["others_cores"] for r in results]),
                 "ratio": rate / local,
+                "ratio_bare": rate / bare_rate,
             }
         )
     return rows
@@ -439,6 +596,7 @@ def main() -> None:
         default=4,
         help="processes the devices are spread over (threads within each)",
     )
+    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-replay",
         dest="replay",
@@ -446,6 +604,9 @@ def main() -> None:
         help="skip the edge-capacity phases (devices replaying a precomputed head output)",
     )
     args = parser.parse_args()
+    if args.bare_server:
+        bare_server_main()
+        return
     seconds = min(max(args.seconds, 1.0), 30.0)
     args.repeats = min(max(args.repeats, 1), 9)
     args.device_procs = min(max(args.device_procs, 1), 16)
@@ -472,7 +633,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     header = (
         f"{'mode':<10}{'dev':>4}{'transport':>10}{'inf/s (median)':>15}{'min-max':>13}"
         f"{'edge CPU ms/inf':>16}{'dev CPU ms/inf':>15}{'p50 ms':>8}{'p95 ms':>8}"
-        f"{'edge RSS MB':>12}{'load':>6}{'others':>7}{'x local':>8}"
+        f"{'edge RSS MB':>12}{'load':>6}{'others':>7}{'x local':>8}{'x bare':>7}"
     )
     print()
     print(header)
@@ -484,23 +645,38 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{fmt(r.get('edge_cpu_ms'), '.3f'):>16}{fmt(r.get('dev_cpu_ms'), '.3f'):>15}"
             f"{fmt(r.get('p50'), '.2f'):>8}{fmt(r.get('p95'), '.2f'):>8}"
             f"{fmt(r.get('rss'), '.0f'):>12}{fmt(r.get('load'), '.1f'):>6}"
-            f"{fmt(r.get('others'), '.2f'):>7}{r['ratio']:>8.2f}"
+            f"{fmt(r.get('others'), '.2f'):>7}{r['ratio']:>8.2f}{r['ratio_bare']:>7.2f}"
         )
     print(
         "load: 1-minute load average; others: cores used by processes outside the benchmark "
         "during the phase (median)."
     )
     print(
-        "SCIoT reference (measured on this machine, issue 5): ~10 inferences/s, "
-        "0.47 server CPU-s per inference"
+        "x local: against all-local inference, x bare: against the bare HTTP server running the "
+        "whole model (the transport's ceiling), both measured in this run."
+    )
+    by_devices = {(r["mode"], r["devices"]): r for r in rows}
+    for r in rows:
+        if r["mode"] == "split":
+            bare = by_devices[("bare-http", r["devices"])]
+            print(
+                f"  headline, {r['devices']:>2} device(s) {r['transport']:>4}: split "
+                f"{r['rate']:.0f}/s = {r['ratio_bare']:.2f}x the bare HTTP server's "
+                f"{bare['rate']:.0f}/s and {r['ratio']:.2f}x all-local; edge CPU "
+                f"{fmt(r.get('edge_cpu_ms'), '.3f')} ms/inf against the bare server's "
+                f"{fmt(bare.get('edge_cpu_ms'), '.3f')}"
+            )
+    print(
+        "SCIoT reference, measured once on this machine kind, not in this run: ~10 "
+        "inferences/s and 0.47 server CPU-s per inference"
     )
     cores = os.cpu_count() or 1
     for r in rows:
         if r["mode"] in ("split", "replay") and r.get("edge_cpu_ms"):
             line = (
                 f"  {r['mode']:>6} {r['devices']:>2} device(s) {r['transport']:>4}: "
-                f"{r['rate'] / 10:.0f}x SCIoT's rate, "
-                f"1/{470 / r['edge_cpu_ms']:.0f} of its server CPU per inference"
+                f"~{r['rate'] / 10:.0f}x that rate, "
+                f"~1/{470 / r['edge_cpu_ms']:.0f} of that server CPU per inference"
             )
             if r["devices"] > 1:
                 # Many devices are CPU-bound: what their CPU time per inference (edge + devices)
