@@ -24,6 +24,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("sensors", "sensors", "Simulated sensors, MQTT ingestion and streaming anomaly detection."),
     ("bench", "bench", "Benchmarks: transport round trips and goodput (sciot bench net)."),
     ("federated", "federated", "Federated training with Flower, exported to split TFLite."),
+    ("token", "token", "Device tokens for an edge with auth on: create, revoke, list."),
 ]
 # (module under sciot.cli, attribute, command name)
 _COMMANDS: list[tuple[str, str, str]] = [

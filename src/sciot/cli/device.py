@@ -61,6 +61,20 @@ def device_command(
             "3 ms RTT) or lte (5 Mbit/s, 40 ms RTT), as sciot demo does.",
         ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="SCIOT_DEVICE_TOKEN",
+            show_envvar=True,
+            help="The device's token from `sciot token create` (the env var keeps it out of "
+            "the process list).",
+        ),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option("--ca-file", help="PEM CA bundle to verify an https:// or wss:// edge."),
+    ] = None,
 ) -> None:
     """Run a device client against an edge server (split inference, local fallback)."""
     from sciot.device import DeviceConfig, run_device
@@ -69,6 +83,14 @@ def device_command(
     if edge_url is not None:
         settings = DeviceConfig.from_mapping(
             {**settings.model_dump(), "edge_url": edge_url}, source="--edge-url"
+        )
+    if token is not None:
+        settings = DeviceConfig.from_mapping(
+            {**settings.model_dump(), "token": token}, source="--token/SCIOT_DEVICE_TOKEN"
+        )
+    if ca_file is not None:
+        settings = DeviceConfig.from_mapping(
+            {**settings.model_dump(), "ca_file": ca_file}, source="--ca-file"
         )
     emulated_link = _emulated_link(link)
     if device_profile is not None:

@@ -9,9 +9,12 @@ Ctrl-C.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sciot.edge import EdgeConfig
 
 
 def serve_command(
@@ -31,6 +34,23 @@ def serve_command(
         str | None,
         typer.Option("--policy", help="Split policy: adaptive, sciot, fixed:K, edge-only, ..."),
     ] = None,
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth/--no-auth",
+            help="Require device tokens (sciot token create) on every frame; overrides auth.mode.",
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option("--token-file", help="Override auth.token_file.")
+    ] = None,
+    allow_public_without_auth: Annotated[
+        bool,
+        typer.Option(
+            "--allow-public-without-auth",
+            help="Serve beyond loopback with auth off (anyone reachable can speak for any device).",
+        ),
+    ] = False,
 ) -> None:
     """Serve split inference over HTTP and WebSocket (Ctrl-C to stop)."""
     from sciot.dashboard import DASHBOARD_PATH, mount_dashboard
@@ -38,6 +58,19 @@ def serve_command(
 
     settings = load_edge_config(config)
     # One override per flag, so a bad value is reported under the flag that carried it.
+    # Auth first: whether a non-loopback --host is acceptable depends on it.
+    auth_changes: dict[str, object] = {}
+    if auth is not None:
+        auth_changes["mode"] = "tokens" if auth else "off"
+    if token_file is not None:
+        auth_changes["token_file"] = str(token_file)
+    if allow_public_without_auth:
+        auth_changes["allow_public_without_auth"] = True
+    if auth_changes:
+        settings = settings.with_overrides(
+            source="--auth/--token-file/--allow-public-without-auth",
+            auth={**settings.auth.model_dump(), **auth_changes},
+        )
     settings = settings.with_overrides(source="--host/--port", host=host, port=port)
     if telemetry is not None:
         settings = settings.with_overrides(
@@ -49,6 +82,7 @@ def serve_command(
             source="--policy", planner={**settings.planner.model_dump(), "policy": policy}
         )
     models = ", ".join(m.label for m in settings.models)
+    _announce_auth(settings)
 
     def ready(url: str) -> None:
         typer.echo(
@@ -57,3 +91,31 @@ def serve_command(
         )
 
     run_edge(settings, on_ready=ready, prepare=mount_dashboard)
+
+
+def _announce_auth(settings: EdgeConfig) -> None:
+    """Say, loudly and before serving, whether devices must prove who they are."""
+    from sciot.edge import LOOPBACK_HOSTS, TokenStore
+
+    auth = settings.auth
+    if auth.mode == "off":
+        typer.echo(
+            "sciot edge: WARNING: device authentication is OFF (development mode): any client "
+            "that reaches this edge can register, report and infer as any device id. Provision "
+            "tokens with `sciot token create` and serve with --auth (auth.mode: tokens).",
+            err=True,
+        )
+    else:
+        count = len(TokenStore(auth.token_file).load())
+        typer.echo(f"sciot edge: device tokens required ({count} provisioned in {auth.token_file})")
+        if count == 0:
+            typer.echo(
+                "sciot edge: WARNING: the token store is empty; every device will be refused",
+                err=True,
+            )
+    if auth.operator_token is None and settings.host not in LOOPBACK_HOSTS:
+        typer.echo(
+            "sciot edge: WARNING: /metrics, /api/stats and /dashboard are open to anyone "
+            "reachable (set auth.operator_token)",
+            err=True,
+        )

@@ -95,7 +95,9 @@ class DeviceClient:
         self._op_profile: tuple[float, ...] | None = None
         self._stats = StatsRecorder()
         self._seq = 0
-        self._exchange = Exchange(transport, timeout_s=config.timeout_s, clock=clock)
+        self._exchange = Exchange(
+            transport, timeout_s=config.timeout_s, clock=clock, token=config.token_bytes
+        )
         self._uploads = ReportUploader(
             config,
             self._exchange,

@@ -92,6 +92,33 @@ class DeviceConfig(BaseModel):
     report_interval_s: float = Field(default=0.5, gt=0.0, le=3600.0)
     report_results: bool = False
     seed: int = Field(default=0, ge=0)
+    token: str | None = Field(default=None, repr=False)
+    """The device's token (64 hex digits from ``sciot token create``); the edge with
+    ``auth.mode: tokens`` refuses frames without it."""
+    ca_file: Path | None = None
+    """PEM CA bundle an ``https://`` / ``wss://`` edge's certificate is verified against
+    (default: the system's trust store)."""
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+            raise ValueError("must be the 64 hex digits `sciot token create` printed")
+        return value.lower()
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"CA file {value} does not exist")
+        return None if value is None else value.expanduser()
+
+    @property
+    def token_bytes(self) -> bytes | None:
+        return None if self.token is None else bytes.fromhex(self.token)
 
     @field_validator("device_id", "profile")
     @classmethod

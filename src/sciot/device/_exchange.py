@@ -24,6 +24,8 @@ from sciot.wire import (
     TransferSample,
     decode,
     encode,
+    frame_key,
+    sign_frame,
 )
 
 
@@ -56,9 +58,16 @@ class Exchange:
     """The device's request/reply channel to the edge over one transport."""
 
     def __init__(
-        self, transport: ClientTransport, *, timeout_s: float, clock: Callable[[], float]
+        self,
+        transport: ClientTransport,
+        *,
+        timeout_s: float,
+        clock: Callable[[], float],
+        token: bytes | None = None,
     ) -> None:
         self.transport = transport
+        self._token = token
+        self._key = None if token is None else frame_key(token)
         self.timeout_s = timeout_s
         self.max_frame_bytes = DEFAULT_MAX_FRAME_BYTES
         """The edge's bound, learnt at registration."""
@@ -75,7 +84,10 @@ class Exchange:
 
     def send(self, payload: bytes, what: str, *, register: bool = False) -> RoundTrip:
         """One request/reply; every failure becomes :class:`CallFailed`. Error frames are
-        failures too, except in reply to a registration, where they are a refusal."""
+        failures too, except in reply to a registration, where they are a refusal. With a
+        token, the frame goes out with its authentication trailer (``docs/wire.md``)."""
+        if self._token is not None:
+            payload = sign_frame(payload, self._token, self._key)
         if len(payload) > self.max_frame_bytes:
             raise CallFailed(
                 f"{what} of {len(payload)} bytes exceeds the edge's "
@@ -92,7 +104,8 @@ class Exchange:
         except WireError as exc:
             raise CallFailed(f"malformed reply from the edge: {exc}") from exc
         if isinstance(reply, ErrorFrame) and not register:
-            forgotten = reply.code is ErrorCode.UNKNOWN_DEVICE
+            # UNAUTHORIZED after registering: the edge restarted and lost this device's key.
+            forgotten = reply.code in (ErrorCode.UNKNOWN_DEVICE, ErrorCode.UNAUTHORIZED)
             raise CallFailed(f"edge error {reply.code.name}: {reply.reason}", forgotten=forgotten)
         return RoundTrip(
             reply=reply,

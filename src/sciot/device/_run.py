@@ -30,7 +30,9 @@ def edge_url_for(config: DeviceConfig) -> str:
     url = config.edge_url
     if config.transport == "ws" and url.startswith("http://"):
         return "ws://" + url.removeprefix("http://")
-    if config.transport == "http" and url.startswith("ws://"):
+    if config.transport == "ws" and url.startswith("https://"):
+        return "wss://" + url.removeprefix("https://")
+    if config.transport == "http" and url.startswith(("ws://", "wss://")):
         raise ConfigError(
             f"key 'edge_url': {url!r} is a WebSocket URL but 'transport' is http; "
             "set transport: ws or use http://HOST:PORT"
@@ -44,8 +46,8 @@ def open_transport(config: DeviceConfig) -> ClientTransport:
 
     url = edge_url_for(config)
     if config.transport == "ws":
-        return WebSocketClientTransport(url)
-    return HttpClientTransport(url)
+        return WebSocketClientTransport(url, ca_file=config.ca_file)
+    return HttpClientTransport(url, ca_file=config.ca_file)
 
 
 def sample_input(artefacts: CutArtefacts, model: str, seed: int) -> np.ndarray:

@@ -17,7 +17,10 @@ except ImportError as _missing:
 
 from sciot.delays import DelayConfig
 from sciot.edge._app import EdgeApp
+from sciot.edge._auth import DeviceAuth
 from sciot.edge._config import (
+    LOOPBACK_HOSTS,
+    AuthConfig,
     DelaySimulationConfig,
     EdgeConfig,
     ModelConfig,
@@ -31,11 +34,15 @@ from sciot.edge._runner import RunningServer, serve_in_thread
 from sciot.edge._server import build_edge, run_edge, start_edge
 from sciot.edge._telemetry import COLUMNS as TELEMETRY_COLUMNS
 from sciot.edge._telemetry import read_rows as read_telemetry
+from sciot.edge._tokens import TokenStore
 
 __all__ = [
+    "LOOPBACK_HOSTS",
     "TELEMETRY_COLUMNS",
+    "AuthConfig",
     "DelayConfig",
     "DelaySimulationConfig",
+    "DeviceAuth",
     "DeviceStats",
     "EdgeApp",
     "EdgeConfig",
@@ -46,6 +53,7 @@ __all__ = [
     "Reply",
     "RunningServer",
     "TelemetryConfig",
+    "TokenStore",
     "build_edge",
     "load_edge_config",
     "read_telemetry",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sciot.edge._core import EdgeCore, PlannerWorker, Reply
 from sciot.edge._metrics import render_metrics, stats_json
+from sciot.edge._operator import OperatorGate
 from sciot.errors import LocalProtocolError
 from sciot.transport import FRAME_CONTENT_TYPE, FRAME_PATH, WS_PATH
 from sciot.wire import DeviceProfile, ErrorFrame, Register, RegisterAck, decode, encode
@@ -57,23 +59,27 @@ class EdgeApp:
         )
         self.api = _build_api(self)
         self._max = core.max_frame_bytes
+        self.operator = OperatorGate(core.config.auth.operator_token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" and scope["path"] in FRAME_PATHS and scope["method"] == "POST":
             await self._http_frame(scope, receive, send)
         elif kind == "websocket" and scope["path"] == WS_PATH:
-            await self._websocket(receive, send)
+            await self._websocket(scope, receive, send)
+        elif kind in ("http", "websocket") and not await self.operator.admit(scope, send):
+            return
         else:
             await self.api(scope, receive, send)
 
-    async def _handle(self, data: bytes) -> Reply:
+    async def _handle(self, data: bytes, transport: str) -> Reply:
         core = self.core
         if core.runs_inline(data):
-            reply = core.handle_frame(data, time.time())
+            reply = core.handle_frame(data, time.time(), transport=transport)
         else:
             loop = asyncio.get_running_loop()
-            reply = await loop.run_in_executor(self.executor, core.handle_frame, data, time.time())
+            handle = functools.partial(core.handle_frame, transport=transport)
+            reply = await loop.run_in_executor(self.executor, handle, data, time.time())
         if reply.delay_s > 0.0:
             await asyncio.sleep(reply.delay_s)
         return reply
@@ -104,9 +110,12 @@ class EdgeApp:
             await _respond(send, self.core.refuse_oversized(size))
             return
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        await _respond(send, await self._handle(data))
+        await _respond(
+            send, await self._handle(data, "https" if scope.get("scheme") == "https" else "http")
+        )
 
-    async def _websocket(self, receive: Receive, send: Send) -> None:
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transport = "wss" if scope.get("scheme") == "wss" else "ws"
         message = await receive()
         if message["type"] != "websocket.connect":
             return
@@ -121,7 +130,7 @@ class EdgeApp:
             elif len(data) > self._max:
                 reply = self.core.refuse_oversized(len(data))
             else:
-                reply = await self._handle(data)
+                reply = await self._handle(data, transport)
             try:
                 await send({"type": "websocket.send", "bytes": reply.frame})
             except OSError:  # the device went away mid-request; nothing left to answer

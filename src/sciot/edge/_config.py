@@ -107,6 +107,26 @@ class DelaySimulationConfig(BaseModel):
     seed: int = Field(default=0, ge=0)
 
 
+LOOPBACK_HOSTS = frozenset(("127.0.0.1", "localhost", "::1"))
+
+
+class AuthConfig(BaseModel):
+    """Device tokens, the operator token, and the overrides that weaken them on purpose."""
+
+    model_config = _STRICT
+
+    mode: Literal["off", "tokens"] = "off"
+    """``tokens``: every frame must come from a provisioned device (``sciot token create``)."""
+    token_file: Path = Path("sciot-tokens.json")
+    operator_token: str | None = Field(default=None, min_length=16, max_length=256)
+    """Guards ``/metrics``, ``/api/stats`` and ``/dashboard`` (bearer header, ``?token=``)."""
+    allow_public_without_auth: bool = False
+    """Serve beyond loopback with ``mode: off`` (anyone reachable can then speak for any
+    device)."""
+    allow_esp32_without_auth: bool = False
+    """Run the ESP32 raw listener, which cannot carry a token, beside ``mode: tokens``."""
+
+
 class EdgeConfig(BaseModel):
     """Everything ``sciot serve`` needs; see ``docs/edge.md`` for each key."""
 
@@ -125,12 +145,43 @@ class EdgeConfig(BaseModel):
     limits: LimitsConfig = LimitsConfig()
     delay_simulation: DelaySimulationConfig = DelaySimulationConfig()
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
+    auth: AuthConfig = AuthConfig()
+    tls_certfile: Path | None = None
+    """Serve HTTP/WebSocket over TLS with this PEM certificate (chain); needs ``tls_keyfile``."""
+    tls_keyfile: Path | None = None
 
     @model_validator(mode="after")
     def _some_model(self) -> EdgeConfig:
         if not self.models:
             raise ValueError("'models' must list at least one model")
         return self
+
+    @model_validator(mode="after")
+    def _no_public_without_auth(self) -> EdgeConfig:
+        if (
+            self.host not in LOOPBACK_HOSTS
+            and self.auth.mode == "off"
+            and not self.auth.allow_public_without_auth
+        ):
+            raise ValueError(
+                f"host {self.host!r} is reachable beyond this machine while auth.mode is 'off', "
+                "so anyone could speak for any device: provision tokens and set auth.mode: "
+                "tokens, bind 127.0.0.1, or set auth.allow_public_without_auth: true"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> EdgeConfig:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("give both tls_certfile and tls_keyfile, or neither")
+        for path in (self.tls_certfile, self.tls_keyfile):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None
 
     @classmethod
     def from_mapping(cls, data: Any, *, source: str = "edge config") -> EdgeConfig:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sciot.edge._auth import DeviceAuth
 from sciot.edge._config import EdgeConfig
 from sciot.edge._delays import DelayedTail, EdgeDelays, TailRun
 from sciot.edge._limits import ReportGate, ReportLimits
@@ -40,6 +41,7 @@ from sciot.wire import (
     FrameTooLargeError,
     InferRequest,
     InferResponse,
+    Message,
     MessageType,
     OfflineAck,
     OfflineReport,
@@ -49,6 +51,7 @@ from sciot.wire import (
     decode,
     encode,
     peek_header,
+    strip_auth,
 )
 
 log = logging.getLogger("sciot.edge")
@@ -106,6 +109,10 @@ class EdgeCore:
             if self.delays.computation is not None:
                 run_tail = DelayedTail(run_tail, self.delays)
         self.tails = TailService(run_tail)
+        self.auth: DeviceAuth | None = None
+        """Set (``DeviceAuth``) when every frame must come from a provisioned device."""
+        if config.auth.mode == "tokens":
+            self.auth = DeviceAuth(config.auth.token_file)
         self.frames = 0
         self.started_at_s = time.time()
 
@@ -164,17 +171,36 @@ class EdgeCore:
             return True  # a refusal: cheap
         return float(model.tail_profile_s[header.cut]) <= self.inline_tail_max_s
 
-    def handle_frame(self, data: bytes, now_s: float) -> Reply:
-        """Decode one request frame and answer it; never raises for anything a peer sent."""
+    def handle_frame(self, data: bytes, now_s: float, *, transport: str = "") -> Reply:
+        """Decode one request frame and answer it; never raises for anything a peer sent.
+
+        ``transport`` (``http``, ``ws``, ``tcp``, ``udp``, ``mqtt``) is recorded as the
+        device's transport once the frame is accepted.
+        """
         self.frames += 1
         if len(data) > self.max_frame_bytes:
             return self.refuse_oversized(len(data))
         try:
-            msg = decode(data, max_frame_bytes=self.max_frame_bytes)
+            signed = strip_auth(data)
+            msg = decode(signed.frame, max_frame_bytes=self.max_frame_bytes)
         except FrameTooLargeError as exc:
             return self._refuse(ErrorCode.FRAME_TOO_LARGE, str(exc))
         except RemoteProtocolError as exc:
             return self._refuse(ErrorCode.MALFORMED, f"malformed frame: {exc}")
+        if self.auth is not None:
+            problem = self.auth.check(msg.device_id, isinstance(msg, Register), signed, now_s)
+            if problem:
+                # Counted against no device: the frame does not speak for the id it names.
+                return self._refuse(ErrorCode.UNAUTHORIZED, problem, msg, count_device=False)
+        reply = self._route(msg, data, now_s)
+        if transport and reply.status == 200:
+            record = self.registry.get(msg.device_id)
+            if record is not None:
+                record.transport = transport
+        return reply
+
+    def _route(self, msg: Message, data: bytes, now_s: float) -> Reply:
+        """The reply to a decoded (and, with tokens on, authenticated) frame."""
         try:
             if isinstance(msg, InferRequest):
                 return self._infer(msg, len(data), now_s)
@@ -207,9 +233,11 @@ class EdgeCore:
     def malformed(self, reason: str) -> Reply:
         return self._refuse(ErrorCode.MALFORMED, reason)
 
-    def _refuse(self, code: ErrorCode, reason: str, msg: object | None = None) -> Reply:
+    def _refuse(
+        self, code: ErrorCode, reason: str, msg: object | None = None, *, count_device: bool = True
+    ) -> Reply:
         device_id = getattr(msg, "device_id", "")
-        self.registry.count_refusal(code.name.lower(), device_id)
+        self.registry.count_refusal(code.name.lower(), device_id if count_device else "")
         seq = getattr(msg, "seq", 0)
         frame = encode(ErrorFrame(code=code, reason=reason, device_id=device_id, seq=seq))
         return Reply(status=int(code), frame=frame)

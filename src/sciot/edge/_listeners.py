@@ -9,13 +9,14 @@ more than a thread hand-off to a small pool, exactly as the HTTP/WebSocket app d
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from sciot.edge._core import Reply
+from sciot.edge._core import EdgeCore, Reply
 from sciot.errors import TransportError
 
 STARTUP_TIMEOUT_S = 10.0
@@ -40,13 +41,24 @@ class FrameHandler(Protocol):
     def refuse_oversized(self, size_bytes: int) -> Reply: ...
 
 
-async def handle_on(core: FrameHandler, executor: ThreadPoolExecutor, data: bytes) -> Reply:
+def frame_handler(core: FrameHandler, transport: str) -> Callable[[bytes, float], Reply]:
+    """``core.handle_frame`` that records ``transport`` as the device's, when the core is an
+    edge (other handlers, such as the transport benchmark's echo, take no transport)."""
+    if isinstance(core, EdgeCore):
+        return functools.partial(core.handle_frame, transport=transport)
+    return core.handle_frame
+
+
+async def handle_on(
+    core: FrameHandler, executor: ThreadPoolExecutor, data: bytes, transport: str = ""
+) -> Reply:
     """One frame through the core, inline when its tail is cheaper than a hand-off."""
+    handle = frame_handler(core, transport)
     if core.runs_inline(data):
-        reply = core.handle_frame(data, time.time())
+        reply = handle(data, time.time())
     else:
         loop = asyncio.get_running_loop()
-        reply = await loop.run_in_executor(executor, core.handle_frame, data, time.time())
+        reply = await loop.run_in_executor(executor, handle, data, time.time())
     if reply.delay_s > 0.0:
         await asyncio.sleep(reply.delay_s)
     return reply

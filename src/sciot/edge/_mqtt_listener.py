@@ -26,7 +26,7 @@ import time
 import zlib
 from typing import Any
 
-from sciot.edge._listeners import FrameHandler
+from sciot.edge._listeners import FrameHandler, frame_handler
 from sciot.edge._shared_state import LocalState, SharedState
 from sciot.errors import MissingExtraError, TransportError
 from sciot.transport._framing import frame_device_id, frame_seq
@@ -236,9 +236,9 @@ class MqttListener:
         if not is_register and device_id not in core.devices:
             registration = self.state.registration(device_id)
             if registration is not None:
-                core.handle_frame(registration, time.time())
+                frame_handler(core, "mqtt")(registration, time.time())
                 self.replayed_registrations += 1
-        reply = core.handle_frame(payload, time.time())
+        reply = frame_handler(core, "mqtt")(payload, time.time())
         if is_register and reply.status == 200:
             self.state.remember_registration(device_id, payload)
         if reply.delay_s > 0.0:

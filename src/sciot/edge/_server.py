@@ -51,7 +51,15 @@ def _uvicorn_options(config: EdgeConfig) -> dict[str, Any]:
         "ws_max_size": 2 * config.max_frame_bytes + 4096,
         "ws_per_message_deflate": False,
         "timeout_keep_alive": 30,
+        **_tls_options(config),
     }
+
+
+def _tls_options(config: EdgeConfig) -> dict[str, Any]:
+    """uvicorn's TLS settings when the edge serves HTTPS/WSS (docs/edge.md, TLS)."""
+    if config.tls_certfile is None:
+        return {}
+    return {"ssl_certfile": str(config.tls_certfile), "ssl_keyfile": str(config.tls_keyfile)}
 
 
 def start_edge(
@@ -94,7 +102,8 @@ def run_edge(
     quiet_client_faults()
     server = uvicorn.Server(uvicorn_config)
     host, port = sock.getsockname()[:2]
-    url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    scheme = "https" if config.tls else "http"
+    url = f"{scheme}://{host}:{port}" if ":" not in host else f"{scheme}://[{host}]:{port}"
     if on_ready is not None:
         original_startup = server.startup
 

@@ -157,7 +157,7 @@ class TcpListener:
                 )
                 await self._refuse(writer, core.malformed(reason).frame)
                 return
-            reply = await handle_on(core, self._executor, prefix + rest)
+            reply = await handle_on(core, self._executor, prefix + rest, "tcp")
             writer.write(reply.frame)
             await writer.drain()
             if reply.status == 400:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sciot.edge._config import LOOPBACK_HOSTS
 from sciot.edge._esp32_compat import SEED_PORT, RawTailAnswerer
 from sciot.edge._listeners import FrameHandler
 from sciot.edge._mqtt_listener import MqttListener
@@ -36,6 +37,11 @@ class TransportOptions:
     esp32_tail: Path | None = None
     """A tail model for the ESP32 seed firmware's raw activations (see ``docs/wire.md``)."""
     esp32_port: int = SEED_PORT
+    allow_esp32_without_auth: bool = False
+    """The ESP32 raw protocol carries no token: with device tokens on it is refused unless
+    this is set (run it on loopback or a trusted network only)."""
+    allow_public_without_auth: bool = False
+    """Listen beyond loopback although the edge checks no device tokens."""
 
     def __post_init__(self) -> None:
         for name in ("tcp_port", "udp_port", "esp32_port"):
@@ -53,6 +59,26 @@ def parse_broker(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _check_auth(core: FrameHandler, options: TransportOptions) -> None:
+    """Refuse the combinations that would let a client speak for a device unchecked."""
+    tokens_on = getattr(core, "auth", None) is not None
+    if (
+        not tokens_on
+        and options.host not in LOOPBACK_HOSTS
+        and not options.allow_public_without_auth
+    ):
+        raise ConfigError(
+            f"listening on {options.host!r} without device tokens lets anyone speak for any "
+            "device: turn auth on (auth.mode: tokens), listen on 127.0.0.1, or pass "
+            "allow_public_without_auth"
+        )
+    if tokens_on and options.esp32_tail is not None and not options.allow_esp32_without_auth:
+        raise ConfigError(
+            "the ESP32 raw listener cannot carry device tokens, so it is off while auth is on; "
+            "allow it explicitly (allow_esp32_without_auth) only on loopback or a trusted network"
+        )
+
+
 @dataclass(slots=True)
 class RunningTransports:
     """The listeners started for one edge; :meth:`stop` stops them all."""
@@ -67,6 +93,7 @@ class RunningTransports:
 
 def start_transports(core: FrameHandler, options: TransportOptions) -> RunningTransports:
     """Start every enabled listener over ``core``; on any failure stop those already started."""
+    _check_auth(core, options)
     running = RunningTransports()
     try:
         if options.tcp_port is not None:

@@ -205,7 +205,7 @@ class UdpListener(asyncio.DatagramProtocol):
 
     async def _answer(self, key: Key, addr: Any, frame: bytes) -> None:
         try:
-            reply = await handle_on(self.core, self._executor, frame)
+            reply = await handle_on(self.core, self._executor, frame, "udp")
         finally:
             self._running.discard(key)
         self._send_reply(key, addr, reply.frame)

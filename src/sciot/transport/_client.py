@@ -11,8 +11,10 @@ are serialised), but one per device is the intended use.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import urllib.parse
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from sciot.errors import ConfigError, TransportError
@@ -40,13 +42,23 @@ class ClientTransport(Protocol):
     def close(self) -> None: ...
 
 
+def tls_context(ca_file: str | Path | None) -> ssl.SSLContext:
+    """A client TLS context that verifies the edge's certificate and host name: against
+    ``ca_file`` (a PEM bundle, e.g. a private CA's) or else the system's trust store."""
+    try:
+        return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load CA file {ca_file}: {exc}") from None
+
+
 def _check_timeout(timeout_s: float) -> None:
     if not timeout_s > 0:
         raise ConfigError(f"timeout_s must be > 0, got {timeout_s}")
 
 
 class HttpClientTransport:
-    """``POST {base_url}/v1/frame`` with the frame as an ``application/octet-stream`` body.
+    """``POST {base_url}/v1/frame`` with the frame as an ``application/octet-stream`` body
+    (``https://`` verifies the edge's certificate against ``ca_file`` or the system's CAs).
 
     Keeps one HTTP/1.1 connection alive and speaks just enough HTTP for frames (see
     ``_http11``): tens of microseconds per call instead of ``http.client``'s hundreds, which
@@ -55,14 +67,15 @@ class HttpClientTransport:
     caller as an ``ErrorFrame``.
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, ca_file: str | Path | None = None) -> None:
         parts = urllib.parse.urlsplit(base_url)
-        if parts.scheme != "http" or not parts.hostname:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
-                f"edge URL {base_url!r} must look like http://HOST:PORT (https is not supported)"
+                f"edge URL {base_url!r} must look like http://HOST:PORT or https://HOST:PORT"
             )
+        self._tls = tls_context(ca_file) if parts.scheme == "https" else None
         self._host = parts.hostname
-        self._port = parts.port or 80
+        self._port = parts.port or (443 if self._tls is not None else 80)
         path = parts.path.rstrip("/") + FRAME_PATH
         self._head = request_head(self._host, self._port, path, FRAME_CONTENT_TYPE)
         self._base_url = base_url
@@ -94,7 +107,9 @@ class HttpClientTransport:
     def _exchange(self, payload: bytes, timeout_s: float) -> bytes:
         try:
             if self._conn is None:
-                self._conn = Http11Connection(self._host, self._port, timeout_s=timeout_s)
+                self._conn = Http11Connection(
+                    self._host, self._port, timeout_s=timeout_s, tls=self._tls
+                )
             reply = self._conn.post(
                 self._head, payload, timeout_s=timeout_s, max_body=MAX_REPLY_BYTES
             )
@@ -133,14 +148,17 @@ class WebSocketClientTransport:
     answer to the next request.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, ca_file: str | Path | None = None) -> None:
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "ws" or not parts.hostname:
-            raise ConfigError(f"edge URL {url!r} must look like ws://HOST:PORT[/v1/ws]")
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ConfigError(
+                f"edge URL {url!r} must look like ws://HOST:PORT[/v1/ws] or wss://HOST:PORT"
+            )
+        self._tls = tls_context(ca_file) if parts.scheme == "wss" else None
         self._host = parts.hostname
-        self._port = parts.port or 80
+        self._port = parts.port or (443 if self._tls is not None else 80)
         self._path = parts.path if parts.path not in ("", "/") else WS_PATH
-        self._url = urllib.parse.urlunsplit(("ws", parts.netloc, self._path, "", ""))
+        self._url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, self._path, "", ""))
         self._ws: WebSocketConnection | None = None
         self._lock = threading.Lock()
 
@@ -171,7 +189,7 @@ class WebSocketClientTransport:
         try:
             if self._ws is None:
                 self._ws = WebSocketConnection(
-                    self._host, self._port, self._path, timeout_s=timeout_s
+                    self._host, self._port, self._path, timeout_s=timeout_s, tls=self._tls
                 )
             return self._ws.request(payload, timeout_s=timeout_s, max_bytes=MAX_REPLY_BYTES)
         except WebSocketClosedError:
@@ -203,14 +221,14 @@ def _translate(exc: OSError, url: str, timeout_s: float) -> TransportError:
     return TransportError(f"edge at {url} unreachable: {exc}")
 
 
-def client_transport(url: str) -> ClientTransport:
-    """Pick the transport from the URL scheme: ``http://``, ``ws://``, ``tcp://``, ``udp://``
-    or ``mqtt://``."""
+def client_transport(url: str, *, ca_file: str | Path | None = None) -> ClientTransport:
+    """Pick the transport from the URL scheme: ``http(s)://``, ``ws(s)://``, ``tcp://``,
+    ``udp://`` or ``mqtt://`` (``ca_file``: the CA the TLS ones verify the edge with)."""
     scheme = urllib.parse.urlsplit(url).scheme
-    if scheme == "http":
-        return HttpClientTransport(url)
-    if scheme == "ws":
-        return WebSocketClientTransport(url)
+    if scheme in ("http", "https"):
+        return HttpClientTransport(url, ca_file=ca_file)
+    if scheme in ("ws", "wss"):
+        return WebSocketClientTransport(url, ca_file=ca_file)
     # Imported here: those modules build on this one's helpers.
     if scheme == "tcp":
         from sciot.transport._tcp import TcpClientTransport
@@ -224,4 +242,6 @@ def client_transport(url: str) -> ClientTransport:
         from sciot.transport._mqtt import MqttClientTransport
 
         return MqttClientTransport(url)
-    raise ConfigError(f"edge URL {url!r}: scheme must be http://, ws://, tcp://, udp:// or mqtt://")
+    raise ConfigError(
+        f"edge URL {url!r}: scheme must be http(s)://, ws(s)://, tcp://, udp:// or mqtt://"
+    )

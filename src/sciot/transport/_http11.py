@@ -16,6 +16,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass
@@ -42,12 +43,27 @@ class HttpReply:
     close: bool
 
 
+def connect(host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None) -> socket.socket:
+    """A connected TCP socket with ``TCP_NODELAY``; with ``tls``, wrapped and handshaken, the
+    server's certificate verified against the context's CAs and ``host``."""
+    sock = socket.create_connection((host, port), timeout=timeout_s)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            return tls.wrap_socket(sock, server_hostname=host)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class Http11Connection:
     """One keep-alive TCP connection; ``post`` writes a request and reads its reply."""
 
-    def __init__(self, host: str, port: int, *, timeout_s: float) -> None:
-        self._sock = socket.create_connection((host, port), timeout=timeout_s)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(
+        self, host: str, port: int, *, timeout_s: float, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._sock = connect(host, port, timeout_s, tls)
         self._buffer = bytearray()
 
     def post(self, head: bytes, payload: bytes, *, timeout_s: float, max_body: int) -> HttpReply:
@@ -218,12 +234,19 @@ class WebSocketConnection:
     cost.
     """
 
-    def __init__(self, host: str, port: int, path: str, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        timeout_s: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         deadline = time.monotonic() + timeout_s
-        self._sock = socket.create_connection((host, port), timeout=timeout_s)
+        self._sock = connect(host, port, timeout_s, tls)
         self._buffer = bytearray()
         try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._handshake(host, port, path, deadline)
         except BaseException:
             self._sock.close()

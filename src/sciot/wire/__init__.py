@@ -5,6 +5,17 @@ out of frames, :class:`FrameDecoder` cuts a byte stream into frames. The normati
 is ``docs/wire.md``. Compression is the standard library's zlib (DEFLATE, level 1).
 """
 
+from sciot.wire._auth import (
+    FLAG_AUTH,
+    TAG_BYTES,
+    TOKEN_BYTES,
+    Authenticated,
+    frame_key,
+    sign_frame,
+    strip_auth,
+    tag_matches,
+    token_digest,
+)
 from sciot.wire._codec import (
     DEFAULT_MAX_FRAME_BYTES,
     HEADER_BYTES,
@@ -36,9 +47,13 @@ from sciot.wire._tensor import Tensor, TensorEncoding, dequantise_int8, quantise
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "FLAG_AUTH",
     "HEADER_BYTES",
     "NO_MODEL",
+    "TAG_BYTES",
+    "TOKEN_BYTES",
     "VERSION",
+    "Authenticated",
     "DeviceOnlyReport",
     "DeviceProfile",
     "ErrorCode",
@@ -62,6 +77,11 @@ __all__ = [
     "decode",
     "dequantise_int8",
     "encode",
+    "frame_key",
     "peek_header",
     "quantise_int8",
+    "sign_frame",
+    "strip_auth",
+    "tag_matches",
+    "token_digest",
 ]

@@ -34,6 +34,7 @@ class ErrorCode(enum.IntEnum):
     """Why the edge refused or failed a request; numbered like the HTTP status it maps to."""
 
     MALFORMED = 400
+    UNAUTHORIZED = 401
     UNKNOWN_DEVICE = 404
     UNKNOWN_MODEL = 406
     BAD_CUT = 409
