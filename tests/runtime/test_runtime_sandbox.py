@@ -107,3 +107,18 @@ def test_a_worker_that_dies_costs_one_cut_and_the_rest_are_checked(
     # A fresh worker serves the next request.
     assert verify_cuts(graph).cuts == graph.cuts
     assert _sandbox._current_worker()._process.pid != killed[0]
+
+
+def test_a_worker_that_died_idle_is_not_blamed_on_the_next_model(
+    test_models: ModelCache,
+) -> None:
+    graph = load_model(test_models.path("residual_f32"))
+    SegmentExecutor(graph.model_bytes)
+    worker = _sandbox._current_worker()
+    os.kill(worker._process.pid, signal.SIGKILL)  # the worker is ours
+    worker._process.wait(timeout=10)
+    head = split_model(graph, 2).head
+    assert head is not None
+    _sandbox._trusted.discard(_sandbox.digest(head))
+    SegmentExecutor(head)  # a fresh worker runs it; no crash is reported
+    assert _sandbox.is_trusted(head)

@@ -59,6 +59,8 @@ class _Worker:
             stderr=self._errors,
             env=env,
             bufsize=0,
+            # Its own session: a Ctrl-C meant for us must not kill it mid-reply (we stop it).
+            start_new_session=True,
         )
         self.pid_of_parent = os.getpid()
 
@@ -122,6 +124,9 @@ class _Worker:
         useful = [line.strip() for line in lines if line.strip() and _BANNER not in line]
         return useful[-1][:200] if useful else ""
 
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
     def close(self) -> None:
         process = self._process
         if process.poll() is None:
@@ -139,7 +144,11 @@ class _Worker:
 
 
 def _current_worker() -> _Worker:
+    """The live worker, started (again) if there is none, it was forked from another process,
+    or it died since the last request (so an earlier death is never blamed on a new model)."""
     global _worker
+    if _worker is not None and _worker.pid_of_parent == os.getpid() and not _worker.alive():
+        _discard_worker()
     if _worker is None or _worker.pid_of_parent != os.getpid():
         _worker = _Worker()
     return _worker
@@ -179,6 +188,9 @@ def require_runnable(data: bytes, num_threads: int) -> None:
         except _WorkerDied as died:
             _discard_worker()
             raise ModelError(f"LiteRT cannot run this model: {died}") from None
+        except BaseException:  # interrupted mid-reply: the stream is out of step, start over
+            _discard_worker()
+            raise
         if status != "ok":
             raise ModelError(f"LiteRT cannot load this model: {reason}")
         _trusted.add(key)
@@ -205,8 +217,13 @@ def check_cuts_in_worker(
                 worker = _current_worker()
                 worker.send(("check", data, pending, list(seeds)))
                 run.follow(worker, results, pending, len(cuts), progress)
-            except _WorkerDied as died:
+            except ModelError:
+                raise  # the full model failed: the worker said so and is ready for more
+            except BaseException as exc:
                 _discard_worker()
+                if not isinstance(exc, _WorkerDied):
+                    raise  # interrupted mid-reply: the stream is out of step, start over
+                died = exc
                 if not run.ready:
                     raise ModelError(f"LiteRT cannot run this model: {died}") from None
                 if run.current is not None:
