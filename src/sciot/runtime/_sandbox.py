@@ -164,11 +164,6 @@ def _discard_worker() -> None:
 atexit.register(_discard_worker)
 
 
-def trust(data: bytes) -> None:
-    """Mark bytes as safe to build here (they came out of a sandboxed run)."""
-    _trusted.add(digest(data))
-
-
 def is_trusted(data: bytes) -> bool:
     return digest(data) in _trusted
 
