@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from sciot.edge._app import EdgeApp
 from sciot.edge._config import EdgeConfig
 from sciot.edge._core import EdgeCore
 from sciot.edge._models import load_served_model
 from sciot.edge._runner import RunningServer, bind_loopback, quiet_client_faults, serve_in_thread
+from sciot.edge._slow_clients import guarded_protocol
 from sciot.edge._telemetry import TelemetryWriter
 
 # A request thread waiting for the GIL should not wait a whole default 5 ms switch interval
@@ -42,6 +44,7 @@ def build_edge(config: EdgeConfig) -> EdgeApp:
 
 
 def _uvicorn_options(config: EdgeConfig) -> dict[str, Any]:
+    limits = config.limits
     return {
         "log_level": config.log_level,
         "access_log": False,
@@ -51,6 +54,16 @@ def _uvicorn_options(config: EdgeConfig) -> dict[str, Any]:
         "ws_max_size": 2 * config.max_frame_bytes + 4096,
         "ws_per_message_deflate": False,
         "timeout_keep_alive": 30,
+        # Slow clients (docs/edge.md, Limits): a cap on open connections and tasks (503
+        # beyond), requests read whole within a deadline, bounded memory in unfinished
+        # bodies, and a shutdown that waits for open requests only so long.
+        "limit_concurrency": limits.max_connections,
+        "timeout_graceful_shutdown": limits.shutdown_timeout_s,
+        "http": guarded_protocol(
+            AutoHTTPProtocol,
+            read_timeout_s=limits.read_timeout_s,
+            max_unfinished_bytes=limits.max_unfinished_bytes,
+        ),
         **_tls_options(config),
     }
 
