@@ -171,3 +171,23 @@ def test_development_mode_accepts_signed_and_unsigned_frames(tmp_path: Path, fom
     finally:
         assert app.core.telemetry is not None
         app.core.telemetry.close()
+
+
+def test_a_tampered_or_truncated_signed_frame_is_refused(
+    secured: tuple[EdgeApp, dict[str, bytes], Path], fomo: Fomo
+) -> None:
+    app, issued, _ = secured
+    token, n = issued[VICTIM], fomo.graph.num_ops
+    assert isinstance(
+        _send(app, Register(device_id=VICTIM, model_id=fomo.graph.model_id), token), RegisterAck
+    )
+    signed = bytearray(sign_frame(encode(fomo.request(n, device_id=VICTIM, seq=7)), token))
+    assert isinstance(decode(app.core.handle_frame(bytes(signed), 1000.0).frame), InferResponse)
+    signed[-20] ^= 0x01  # one bit of the last tensor payload: the tag no longer matches
+    assert _refused(decode(app.core.handle_frame(bytes(signed), 1000.0).frame))
+    register = sign_frame(encode(Register(device_id=VICTIM, model_id=fomo.graph.model_id)), token)
+    short = bytearray(register[:40])
+    short[4:8] = (40).to_bytes(4, "little")
+    reply = decode(app.core.handle_frame(bytes(short), 1000.0).frame)
+    assert isinstance(reply, ErrorFrame) and reply.code is ErrorCode.MALFORMED
+    assert app.core.devices[VICTIM].inferences == 1

@@ -188,6 +188,12 @@ def demo_command(
             f"{LINK_CHANGE_FACTOR:g}x (watch the cut move).",
         ),
     ] = None,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth", help="Provision a token per device and run the edge with device tokens on."
+        ),
+    ] = False,
 ) -> None:
     """Run an edge server and N simulated devices on loopback; live table, then a summary."""
     from rich.console import Console
@@ -208,6 +214,7 @@ def demo_command(
         device_profile=device_profile,
         link=link,
         link_change_at_s=link_change_at,
+        auth=auth,
     )
     console = Console()
     emulation = emulate_device(options.device_profile, options.model)
@@ -217,6 +224,11 @@ def demo_command(
         f"the devices emulate {emulation.profile}, "
         f"{emulation.speed_factor:.1f}x slower than this machine "
         f"({emulation.device_alone_ms:.2f} ms for the whole model alone) ..."
+    )
+    console.print(
+        f"device tokens on: one provisioned per device ({devices}), every frame checked"
+        if auth
+        else "device authentication off (development mode); --auth turns tokens on"
     )
     from sciot.dashboard import mount_dashboard
 

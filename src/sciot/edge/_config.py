@@ -130,6 +130,12 @@ class AuthConfig(BaseModel):
     allow_esp32_without_auth: bool = False
     """Run the ESP32 raw listener, which cannot carry a token, beside ``mode: tokens``."""
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `off` as false: take it as the word it was meant to be.
+        return "off" if value is False else value
+
 
 class EdgeConfig(BaseModel):
     """Everything ``sciot serve`` needs; see ``docs/edge.md`` for each key."""

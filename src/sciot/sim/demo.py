@@ -60,6 +60,8 @@ class DemoOptions:
     """A :data:`DEMO_LINKS` name: the network between each device and the edge."""
     link_change_at_s: float | None = None
     """Seconds into the run at which the link's bandwidth drops :data:`LINK_CHANGE_FACTOR`x."""
+    auth: bool = False
+    """Provision a token per device and run the edge with device tokens on."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.devices <= 256:
@@ -218,20 +220,31 @@ def run_demo(
 
     if emulation is None:
         emulation = emulate_device(options.device_profile, options.model)
-    with _telemetry_location(options.telemetry_path) as telemetry_path:
+    tracks = [DeviceTrack(device_id=f"device-{i + 1:02d}") for i in range(options.devices)]
+    with (
+        _telemetry_location(options.telemetry_path) as telemetry_path,
+        tempfile.TemporaryDirectory(prefix="sciot-demo-tokens-") as token_dir,
+    ):
+        token_file = Path(token_dir, "tokens.json")
+        tokens = _provision(token_file, tracks) if options.auth else {}
         edge_config = EdgeConfig.from_mapping(
             {
                 "port": 0,
                 "models": [{"demo": options.model}],
                 "planner": {"policy": options.policy, "seed": options.seed},
                 "telemetry": {"path": str(telemetry_path)},
+                "auth": {
+                    "mode": "tokens" if options.auth else "off",
+                    "token_file": str(token_file),
+                },
             },
             source="demo edge settings",
         )
         server, _app = start_edge(edge_config, prepare=prepare_edge)
-        tracks = [DeviceTrack(device_id=f"device-{i + 1:02d}") for i in range(options.devices)]
         try:
-            elapsed_s = _run_devices(options, emulation, tracks, server.http_url, on_tick, tick_s)
+            elapsed_s = _run_devices(
+                options, emulation, tracks, server.http_url, on_tick, tick_s, tokens
+            )
         finally:
             server.stop()
     failed = [t for t in tracks if t.error is not None]
@@ -252,12 +265,23 @@ def _telemetry_location(path: Path | None) -> Iterator[Path]:
         yield Path(scratch, "telemetry.sqlite")
 
 
-def _device_config(options: DemoOptions, index: int, device_id: str, url: str) -> DeviceConfig:
+def _provision(token_file: Path, tracks: list[DeviceTrack]) -> dict[str, str]:
+    """A fresh token per demo device in a store that lives only as long as the run."""
+    from sciot.edge import TokenStore
+
+    store = TokenStore(token_file)
+    return {t.device_id: store.create(t.device_id).hex() for t in tracks}
+
+
+def _device_config(
+    options: DemoOptions, index: int, device_id: str, url: str, token: str | None = None
+) -> DeviceConfig:
     from sciot.device import DeviceConfig
 
     return DeviceConfig.from_mapping(
         {
             "device_id": device_id,
+            "token": token,
             "edge_url": url,
             "transport": options.transport,
             "model": options.model,
@@ -281,9 +305,14 @@ def _run_devices(
     url: str,
     on_tick: Any,
     tick_s: float,
+    tokens: dict[str, str],
 ) -> float:
-    """One thread per device until the run ends; returns the seconds devices were active."""
-    configs = [_device_config(options, i, t.device_id, url) for i, t in enumerate(tracks)]
+    """One thread per device until the run ends; returns the seconds devices were active
+    (``tokens``: each device's, when the edge checks them)."""
+    configs = [
+        _device_config(options, i, t.device_id, url, tokens.get(t.device_id))
+        for i, t in enumerate(tracks)
+    ]
     link_clock = _LinkClock()
     stop = threading.Event()
 
