@@ -87,6 +87,8 @@ class DeviceConfig(BaseModel):
     local_inference: LocalInferenceConfig = LocalInferenceConfig()
     profile_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
     offline_queue_size: int = Field(default=100_000, ge=1, le=10_000_000)
+    offline_queue_path: Path | None = None
+    """A SQLite file keeping the offline queue across restarts (default: memory only)."""
     upload_batch: int = Field(default=256, ge=1, le=65_535)
     report_every: int = Field(default=64, ge=1, le=65_535)
     report_interval_s: float = Field(default=0.5, gt=0.0, le=3600.0)

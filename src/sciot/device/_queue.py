@@ -54,6 +54,14 @@ class OfflineQueue(Generic[T]):
         self._items.extendleft(reversed(list(records)))
         return self._trim_front()
 
+    def confirm(self) -> int:
+        """The edge acknowledged what was taken (kept for the persistent queue's sake: taken
+        records already left this one)."""
+        return 0
+
+    def close(self) -> None:
+        """Nothing to release (the persistent queue closes its file)."""
+
     def _trim_front(self) -> int:
         dropped = 0
         while len(self._items) > self.capacity:

@@ -19,6 +19,7 @@ from sciot.device._config import DeviceConfig
 from sciot.device._exchange import CallFailed, Exchange, RoundTrip, describe, largest_fitting_prefix
 from sciot.device._outcome import StatsRecorder
 from sciot.device._queue import OfflineQueue
+from sciot.device._queue_store import PersistentOfflineQueue
 from sciot.device._reports import DeviceOnlyBatch
 from sciot.errors import WireError
 from sciot.wire import (
@@ -53,7 +54,22 @@ class ReportUploader:
         logger: logging.Logger,
     ) -> None:
         self.config = config
-        self.queue: OfflineQueue[OfflineRecord] = OfflineQueue(config.offline_queue_size)
+        self.queue: OfflineQueue[OfflineRecord] | PersistentOfflineQueue
+        if config.offline_queue_path is None:
+            self.queue = OfflineQueue(config.offline_queue_size)
+        else:
+            self.queue = PersistentOfflineQueue(
+                config.offline_queue_path,
+                config.offline_queue_size,
+                device_id=config.device_id,
+                model_id=model_id,
+            )
+            if self.queue.restored:
+                logger.info(
+                    "%s: %d offline inferences from an earlier run queued for upload",
+                    config.device_id,
+                    self.queue.restored,
+                )
         self.batch = DeviceOnlyBatch(
             report_every=config.report_every, report_interval_s=config.report_interval_s
         )
@@ -91,6 +107,7 @@ class ReportUploader:
         """Upload the oldest queued records; returns whether the edge took them."""
         batch, payload = self._offline_payload()
         if not batch:
+            self.queue.confirm()  # records dropped as too large for any frame
             return True
         try:
             _, reply = self._send_report(payload, "an offline report")
@@ -98,6 +115,7 @@ class ReportUploader:
             self.queue.put_back(batch)
             self._on_failed(exc)
             return False
+        self.queue.confirm()
         accepted = self._accepted(reply, len(batch), "offline")
         self._stats.uploaded += accepted
         self._adopt_cut(reply.next_cut)
