@@ -16,6 +16,7 @@ from sciot.errors import SciotError, TransportError, WireError
 from sciot.transport import ClientTransport
 from sciot.wire import (
     DEFAULT_MAX_FRAME_BYTES,
+    TOKEN_BYTES,
     ErrorCode,
     ErrorFrame,
     Message,
@@ -69,10 +70,21 @@ class Exchange:
         self._token = token
         self._key = None if token is None else frame_key(token)
         self.timeout_s = timeout_s
-        self.max_frame_bytes = DEFAULT_MAX_FRAME_BYTES
+        self._trailer_bytes = 0 if token is None else TOKEN_BYTES
+        self.edge_max_frame_bytes = DEFAULT_MAX_FRAME_BYTES
         """The edge's bound, learnt at registration."""
         self.last_transfer: TransferSample | None = None
         self._clock = clock
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """How large an unsigned frame may be: the edge's bound less the room its
+        authentication trailer takes (what callers size their reports by)."""
+        return self.edge_max_frame_bytes - self._trailer_bytes
+
+    @max_frame_bytes.setter
+    def max_frame_bytes(self, edge_bound: int) -> None:
+        self.edge_max_frame_bytes = edge_bound
 
     def round_trip(self, message: Message, encoding: TensorEncoding) -> RoundTrip:
         """Encode ``message`` and make one request/reply of it."""
@@ -88,10 +100,10 @@ class Exchange:
         token, the frame goes out with its authentication trailer (``docs/wire.md``)."""
         if self._token is not None:
             payload = sign_frame(payload, self._token, self._key)
-        if len(payload) > self.max_frame_bytes:
+        if len(payload) > self.edge_max_frame_bytes:
             raise CallFailed(
                 f"{what} of {len(payload)} bytes exceeds the edge's "
-                f"max_frame_bytes={self.max_frame_bytes}"
+                f"max_frame_bytes={self.edge_max_frame_bytes}"
             )
         sent_s = self._clock()
         try:
@@ -100,7 +112,9 @@ class Exchange:
             raise CallFailed(f"edge unreachable: {exc}") from exc
         elapsed_s = self._clock() - sent_s
         try:
-            reply = decode(reply_bytes, max_frame_bytes=max(self.max_frame_bytes, len(payload)))
+            reply = decode(
+                reply_bytes, max_frame_bytes=max(self.edge_max_frame_bytes, len(payload))
+            )
         except WireError as exc:
             raise CallFailed(f"malformed reply from the edge: {exc}") from exc
         if isinstance(reply, ErrorFrame) and not register:
