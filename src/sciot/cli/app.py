@@ -96,10 +96,13 @@ def _usage_line(exc: Exception) -> str:
 
 def _is_usage_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a command-line usage error from Typer (vendored click) or click."""
-    from typer.exceptions import TyperException
-
-    if isinstance(exc, TyperException):
-        return True
+    try:  # Typer >= 0.24 vendors click and raises its own exceptions
+        from typer.exceptions import TyperException
+    except ImportError:  # older Typer (the federated extra pins one) raises click's
+        pass
+    else:
+        if isinstance(exc, TyperException):
+            return True
     try:
         import click
     except ImportError:  # pragma: no cover - click is optional since Typer vendors it
