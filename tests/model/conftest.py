@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,11 +28,14 @@ def test_models(
 
 
 @pytest.fixture(scope="session")
-def keras_apps(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> KerasAppCache:
-    """Keras applications converted four ways, built once and kept in the pytest cache."""
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return KerasAppCache(cache.mkdir("sciot-keras-apps"))
-    return KerasAppCache(tmp_path_factory.mktemp("sciot-keras-apps"))
+def keras_apps() -> KerasAppCache:
+    """Keras applications converted four ways, built once per machine.
+
+    Building the set costs minutes of TensorFlow conversion, so it lives in the user's cache
+    directory (``SCIOT_TEST_CACHE`` overrides it), not in the checkout: a fresh clone on the
+    same machine reuses it. File names carry the builder's hash and the TensorFlow version, so
+    a changed builder or TensorFlow never reuses a stale model.
+    """
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sciot"
+    root = Path(os.environ.get("SCIOT_TEST_CACHE", default))
+    return KerasAppCache(root / "keras-apps")
