@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from sciot.edge import EdgeConfig
+    from sciot.edge import EdgeApp, EdgeConfig
 
 
 def serve_command(
@@ -51,8 +51,36 @@ def serve_command(
             help="Serve beyond loopback with auth off (anyone reachable can speak for any device).",
         ),
     ] = False,
+    tcp_port: Annotated[
+        int | None,
+        typer.Option("--tcp-port", min=0, max=65535, help="Also serve frames over raw TCP."),
+    ] = None,
+    udp_port: Annotated[
+        int | None,
+        typer.Option("--udp-port", min=0, max=65535, help="Also serve frames over UDP."),
+    ] = None,
+    mqtt_broker: Annotated[
+        str | None,
+        typer.Option("--mqtt-broker", help="Also answer sciot/<device>/infer via HOST:PORT."),
+    ] = None,
+    mqtt_group: Annotated[
+        str | None,
+        typer.Option("--mqtt-group", help="Share requests with other edge workers ($share)."),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option("--redis", help="redis://HOST:PORT/DB: state shared by --mqtt-group workers."),
+    ] = None,
+    esp32_tail: Annotated[
+        Path | None,
+        typer.Option("--esp32-tail", help="Answer ESP32 seed raw activations with this tail."),
+    ] = None,
+    esp32_port: Annotated[
+        int, typer.Option("--esp32-port", min=0, max=65535, help="Port of --esp32-tail.")
+    ] = 4210,
 ) -> None:
-    """Serve split inference over HTTP and WebSocket (Ctrl-C to stop)."""
+    """Serve split inference over HTTP and WebSocket, and TCP, UDP, MQTT when asked (Ctrl-C
+    to stop)."""
     from sciot.dashboard import DASHBOARD_PATH, mount_dashboard
     from sciot.edge import load_edge_config, run_edge
 
@@ -84,13 +112,39 @@ def serve_command(
     models = ", ".join(m.label for m in settings.models)
     _announce_auth(settings)
 
+    from sciot.edge._transports import RunningTransports, TransportOptions, start_transports
+
+    options = TransportOptions(
+        host=settings.host,
+        tcp_port=tcp_port,
+        udp_port=udp_port,
+        mqtt_broker=mqtt_broker,
+        mqtt_group=mqtt_group,
+        redis_url=redis_url,
+        esp32_tail=esp32_tail,
+        esp32_port=esp32_port,
+        allow_public_without_auth=settings.auth.allow_public_without_auth,
+    )
+    extra: list[RunningTransports] = []
+
+    def prepare(app: EdgeApp) -> None:
+        mount_dashboard(app)
+        extra.append(start_transports(app.core, options))
+
     def ready(url: str) -> None:
         typer.echo(
             f"sciot edge: serving {models} on {url} (frames: POST /v1/frame, WS /v1/ws; "
             f"dashboard: {url}{DASHBOARD_PATH})"
         )
+        urls = extra[0].urls if extra else {}
+        if urls:
+            typer.echo("sciot edge: also on " + ", ".join(urls.values()))
 
-    run_edge(settings, on_ready=ready, prepare=mount_dashboard)
+    try:
+        run_edge(settings, on_ready=ready, prepare=prepare)
+    finally:
+        for running in extra:
+            running.stop()
 
 
 def _announce_auth(settings: EdgeConfig) -> None:
