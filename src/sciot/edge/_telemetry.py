@@ -12,7 +12,9 @@ flooding the writer fills its own share and not the buffer honest devices need.
 Durability: :meth:`TelemetryWriter.flush` pops and writes under one lock, so when it returns
 every row appended before the call is committed (by this call or by an earlier one holding the
 lock). The frame router calls it before acknowledging a report: an acknowledged report
-survives kill -9 of the edge (SQLite WAL; a committed transaction is in the WAL file).
+survives kill -9 of the edge (SQLite WAL; a committed transaction is in the WAL file). Every
+other row is appended to a journal file as it is made (:mod:`sciot.edge._row_journal`) and
+replayed at the next start if the process died before committing it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from sciot.edge._row_journal import GET_COMMITTED, SET_COMMITTED, STATE_SCHEMA, RowJournal
 from sciot.errors import ConfigError
 
 SCHEMA = """
@@ -120,6 +123,31 @@ class TelemetryWriter:
         self._thread: threading.Thread | None = None
         self._conn = self._open(path)
         self._conn_lock = threading.Lock()
+        self.recovered_rows = 0
+        """Rows of an earlier run that died before committing them, replayed at start."""
+        self._journal = RowJournal(path)
+        self._journal.start(self._recover() + 1)
+
+    def _recover(self) -> int:
+        """Replay uncommitted journal generations; returns the last generation committed."""
+        row = self._conn.execute(GET_COMMITTED).fetchone()
+        committed = 0 if row is None else int(row[0])
+        for generation, rows in self._journal.recover(committed, len(COLUMNS)):
+            batch = [TelemetryRow(*r) for r in rows]  # type: ignore[arg-type]
+            try:
+                self._write(batch, generation)
+            except _ROW_ERRORS:
+                self._write_each(batch, generation)
+            self.recovered_rows += len(batch)
+            committed = generation
+        self._journal.discard_through(committed)
+        if self.recovered_rows:
+            log.warning(
+                "telemetry: %d rows of a run that stopped before committing them were "
+                "recovered from the journal",
+                self.recovered_rows,
+            )
+        return committed
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -130,6 +158,7 @@ class TelemetryWriter:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
+            conn.executescript(STATE_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"telemetry database {path} cannot be opened: {exc}") from exc
         return conn
@@ -144,6 +173,7 @@ class TelemetryWriter:
                 return False
             self._per_device[row.device_id] = held + 1
             self._pending.append(row)
+            self._journal.write(row)
         return True
 
     def room_for(self, device_id: str, rows: int) -> bool:
@@ -174,28 +204,31 @@ class TelemetryWriter:
                 batch = list(self._pending)
                 self._pending.clear()
                 self._per_device.clear()
-            if not batch:
-                return 0
+                if not batch:
+                    return 0
+                generation = self._journal.rotate()
             try:
-                self._write(batch)
+                self._write(batch, generation)
                 written = len(batch)
             except _ROW_ERRORS:
-                written = self._write_each(batch)
+                written = self._write_each(batch, generation)
             self._written += written
+            self._journal.discard_through(generation)
         return written
 
-    def _write(self, batch: list[TelemetryRow]) -> None:
+    def _write(self, batch: list[TelemetryRow], generation: int) -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN")
             conn.executemany(_INSERT, batch)
+            conn.execute(SET_COMMITTED, (generation,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    def _write_each(self, batch: list[TelemetryRow]) -> int:
+    def _write_each(self, batch: list[TelemetryRow], generation: int) -> int:
         """The batch failed: write its rows one by one, so one bad row (a value SQLite cannot
         bind) costs only itself; each refused row is counted as dropped."""
         written, refused, first = 0, 0, ""
@@ -208,6 +241,7 @@ class TelemetryWriter:
                 except _BAD_ROW_ERRORS as exc:
                     refused += 1
                     first = first or f"{type(exc).__name__}: {exc} (device {row.device_id!r})"
+            self._conn.execute(SET_COMMITTED, (generation,))
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:  # the database itself fails (disk full, I/O): all lost
             if self._conn.in_transaction:
@@ -234,6 +268,7 @@ class TelemetryWriter:
             self._thread = None
         self.flush()
         with self._conn_lock:
+            self._journal.close_empty()
             self._conn.close()
 
 
