@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sciot.cli._bench_echo import EchoHandler
 from sciot.cli.app import main
-from sciot.cli.bench import EchoHandler, parse_sizes, request_frame
+from sciot.cli.bench import parse_sizes, request_frame
 from sciot.errors import ConfigError
 from sciot.wire import InferRequest, decode
 

@@ -13,12 +13,8 @@ replaying mahimahi trace files. Goodput counts the payload both ways: ``2 x size
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,13 +22,13 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from sciot.cli._bench_echo import MAX_BYTES, echo_servers
 from sciot.errors import ConfigError, SciotError, TransportError
 
 app = typer.Typer(no_args_is_help=True)
 
 TRANSPORTS = ("http", "ws", "tcp", "udp", "mqtt")
 DEFAULT_SIZES = "64,1k,16k,256k,1m"
-MAX_BYTES = 4 * 1024 * 1024
 TIMEOUT_S = 60.0
 
 
@@ -45,62 +41,6 @@ class NetResult:
     rtt_p50_ms: float
     rtt_p95_ms: float
     goodput_mbit_s: float
-
-
-class EchoHandler:
-    """A frame handler that answers every frame with itself (see ``edge._listeners``)."""
-
-    def __init__(self, max_frame_bytes: int) -> None:
-        self.max_frame_bytes = max_frame_bytes
-        self.devices: dict[str, object] = {}
-
-    def runs_inline(self, data: bytes) -> bool:
-        return True
-
-    def handle_frame(self, data: bytes, now_s: float) -> Any:
-        from sciot.edge import Reply
-
-        return Reply(status=200, frame=data)
-
-    def malformed(self, reason: str) -> Any:
-        return self._error(400, reason)
-
-    def refuse_oversized(self, size_bytes: int) -> Any:
-        return self._error(413, f"frame of {size_bytes} bytes is too large")
-
-    def _error(self, code: int, reason: str) -> Any:
-        from sciot.edge import Reply
-        from sciot.wire import ErrorCode, ErrorFrame, encode
-
-        return Reply(status=code, frame=encode(ErrorFrame(code=ErrorCode(code), reason=reason)))
-
-
-async def _echo_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """HTTP ``POST`` and WebSocket binary messages echoed back."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            kind = message["type"].removeprefix("lifespan.")
-            await send({"type": f"lifespan.{kind}.complete"})
-            if kind == "shutdown":
-                return
-    if scope["type"] == "websocket":
-        await receive()
-        await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
-    body = bytearray()
-    more = True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
-    headers = [(b"content-type", b"application/octet-stream")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": bytes(body)})
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -137,95 +77,6 @@ def request_frame(size: int, seq: int) -> bytes:
         return frame(size - with_tensor)
     bare = len(frame(None))
     return frame(None, "bench" + "-" * max(0, size - bare))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _mosquitto() -> Iterator[int | None]:
-    binary = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if binary is None:
-        yield None
-        return
-    port = _free_port()
-    workdir = _temp_dir()
-    conf = workdir / "mosquitto.conf"
-    # Without TCP_NODELAY a small message waits for the peer's delayed ACK: ~40 ms each way.
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "set_tcp_nodelay true\nlog_dest none\n",
-        encoding="utf-8",
-    )
-    proc = subprocess.Popen(
-        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield port if proc.poll() is None else None
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _temp_dir() -> Path:
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="sciot-bench-"))
-
-
-@contextmanager
-def echo_servers(transports: list[str], broker: str | None) -> Iterator[dict[str, str]]:
-    """One echo server per transport on loopback; yields transport -> URL."""
-    from sciot.edge import serve_in_thread
-    from sciot.edge._mqtt_listener import MqttListener
-    from sciot.edge._tcp_listener import TcpListener
-    from sciot.edge._udp_listener import UdpListener
-
-    handler = EchoHandler(MAX_BYTES + 4096)
-    urls: dict[str, str] = {}
-    with ExitStack() as stack:
-        if {"http", "ws"} & set(transports):
-            server = serve_in_thread(_echo_asgi, ws_max_size=2 * MAX_BYTES)
-            stack.callback(server.stop)
-            urls["http"], urls["ws"] = server.http_url, server.ws_url
-        if "tcp" in transports:
-            tcp = stack.enter_context(TcpListener(handler))
-            urls["tcp"] = tcp.url
-        if "udp" in transports:
-            udp = stack.enter_context(UdpListener(handler, max_cached_replies=4))
-            urls["udp"] = udp.url
-        if "mqtt" in transports:
-            host, port = _broker_address(broker, stack)
-            if port is not None:
-                stack.enter_context(MqttListener(handler, host=host, port=port))
-                urls["mqtt"] = f"mqtt://{host}:{port}"
-        yield {t: urls[t] for t in transports if t in urls}
-
-
-def _broker_address(broker: str | None, stack: ExitStack) -> tuple[str, int | None]:
-    if broker is None:
-        return "127.0.0.1", stack.enter_context(_mosquitto())
-    host, _, port = broker.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--broker {broker!r} must be HOST:PORT")
-    return host, int(port)
 
 
 def links(names: list[str], trace: tuple[Path, Path] | None) -> dict[str, Any]:
