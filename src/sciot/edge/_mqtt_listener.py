@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import ssl
 import struct
 import threading
 import time
@@ -69,8 +70,11 @@ class MqttListener:
         max_queued: int = 10_000,
         state: SharedState | None = None,
         connect_timeout_s: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.core = core
+        self._tls = tls
+        """Set: connect to the broker over TLS, verifying its certificate with this context."""
         self.prefix = prefix
         self.group = group
         self.state: SharedState = state if state is not None else LocalState()
@@ -120,6 +124,8 @@ class MqttListener:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         try:
             client.connect(self._host, self._port, keepalive=30)
         except (OSError, ValueError) as exc:

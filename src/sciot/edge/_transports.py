@@ -20,6 +20,7 @@ from sciot.edge._shared_state import LocalState, RedisState, SharedState
 from sciot.edge._tcp_listener import TcpListener
 from sciot.edge._udp_listener import UdpListener
 from sciot.errors import ConfigError, SciotError
+from sciot.transport import tls_context
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +35,8 @@ class TransportOptions:
     mqtt_group: str | None = None
     """Join ``$share/<group>/...`` with other edge workers instead of subscribing alone."""
     redis_url: str | None = None
+    mqtt_ca_file: Path | None = None
+    """Connect to the broker over TLS, verifying it against this PEM CA bundle."""
     esp32_tail: Path | None = None
     """A tail model for the ESP32 seed firmware's raw activations (see ``docs/wire.md``)."""
     esp32_port: int = SEED_PORT
@@ -114,7 +117,10 @@ def start_transports(core: FrameHandler, options: TransportOptions) -> RunningTr
             state: SharedState = (
                 LocalState() if options.redis_url is None else RedisState(options.redis_url)
             )
-            mqtt = MqttListener(core, host=host, port=port, group=options.mqtt_group, state=state)
+            tls = None if options.mqtt_ca_file is None else tls_context(options.mqtt_ca_file)
+            mqtt = MqttListener(
+                core, host=host, port=port, group=options.mqtt_group, state=state, tls=tls
+            )
             running._stoppers.append(mqtt.start())
             running.urls["mqtt"] = f"mqtt://{host}:{port}"
     except SciotError:

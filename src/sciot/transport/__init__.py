@@ -15,6 +15,7 @@ from sciot.transport._client import (
     HttpClientTransport,
     WebSocketClientTransport,
     client_transport,
+    tls_context,
 )
 from sciot.transport._emulated import EmulatedExchange, EmulatedTransport, LinkEmulator
 from sciot.transport._mqtt import MqttClientTransport
@@ -35,4 +36,5 @@ __all__ = [
     "UdpClientTransport",
     "WebSocketClientTransport",
     "client_transport",
+    "tls_context",
 ]

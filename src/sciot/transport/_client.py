@@ -238,10 +238,10 @@ def client_transport(url: str, *, ca_file: str | Path | None = None) -> ClientTr
         from sciot.transport._udp import UdpClientTransport
 
         return UdpClientTransport(url)
-    if scheme == "mqtt":
+    if scheme in ("mqtt", "mqtts"):
         from sciot.transport._mqtt import MqttClientTransport
 
-        return MqttClientTransport(url)
+        return MqttClientTransport(url, ca_file=ca_file)
     raise ConfigError(
-        f"edge URL {url!r}: scheme must be http(s)://, ws(s)://, tcp://, udp:// or mqtt://"
+        f"edge URL {url!r}: scheme must be http(s)://, ws(s)://, tcp://, udp:// or mqtt(s)://"
     )

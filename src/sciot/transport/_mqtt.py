@@ -19,11 +19,13 @@ import socket
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from sciot.errors import ConfigError, MissingExtraError, TransportError
-from sciot.transport._client import _check_timeout
+from sciot.transport._client import _check_timeout, tls_context
 from sciot.transport._framing import frame_device_id, frame_seq
+from sciot.transport._http11 import connect
 
 DEFAULT_PREFIX = "sciot"
 QOS = 1
@@ -60,14 +62,17 @@ def check_device_id(device_id: str) -> None:
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, str]:
-    """``mqtt://HOST[:PORT][/PREFIX]`` -> (host, port, prefix); port 1883 by default."""
+    """``mqtt://HOST[:PORT][/PREFIX]`` -> (host, port, prefix); port 1883 by default
+    (``mqtts://``: TLS to the broker, port 8883 by default)."""
     parts = urllib.parse.urlsplit(url)
     try:
-        port = parts.port or 1883
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
     except ValueError as exc:
         raise ConfigError(f"broker URL {url!r}: {exc}") from exc
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ConfigError(f"broker URL {url!r} must look like mqtt://HOST:PORT[/PREFIX]")
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ConfigError(
+            f"broker URL {url!r} must look like mqtt://HOST:PORT[/PREFIX] or mqtts://HOST:PORT"
+        )
     prefix = parts.path.strip("/") or DEFAULT_PREFIX
     if any(c in prefix for c in "+#\0"):
         raise ConfigError(f"broker URL {url!r}: topic prefix {prefix!r} may not contain + or #")
@@ -77,8 +82,11 @@ def parse_mqtt_url(url: str) -> tuple[str, int, str]:
 class MqttClientTransport:
     """Request frames published per device, replies matched by sequence number."""
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout_s: float = 5.0, ca_file: str | Path | None = None
+    ) -> None:
         self._host, self._port, self.prefix = parse_mqtt_url(url)
+        self._tls = tls_context(ca_file) if url.startswith("mqtts://") else None
         self._url = url
         self._connect_timeout_s = connect_timeout_s
         self._client: Any = None
@@ -117,6 +125,9 @@ class MqttClientTransport:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        if self._tls is not None:
+            self._verify_broker()
+            client.tls_set_context(self._tls)  # verifies the broker's certificate and name
         self._connected.clear()
         self._error = None
         try:
@@ -130,6 +141,14 @@ class MqttClientTransport:
             self._drop()
             raise TransportError(f"MQTT broker at {self._url} did not accept us: {why}")
         return client
+
+    def _verify_broker(self) -> None:
+        """One TLS handshake of our own before paho's: paho leaves the socket of a failed
+        handshake open, so a broker that fails verification is found (and closed) here."""
+        try:
+            connect(self._host, self._port, self._connect_timeout_s, self._tls).close()
+        except OSError as exc:
+            raise TransportError(f"cannot reach the MQTT broker at {self._url}: {exc}") from exc
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         no_delay(client)
