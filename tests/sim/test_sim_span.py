@@ -82,7 +82,7 @@ def test_rows_after_the_shortest_policy_ran_out_are_dropped_with_a_note() -> Non
     kept, note = common_span(chosen, runs, span_s=9.0)
     assert [r.start_s for r in kept["slow"]] == [0.0]
     assert len(kept["fast"]) == 3
-    assert note is not None and "fast ran out of requests at 2.50 s" in note
+    assert note is not None and "fast stopped at 2.50 s" in note
     assert "events at 3.00, 6.00 s fall outside" in note
 
 

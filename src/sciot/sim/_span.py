@@ -85,8 +85,9 @@ def common_span(
         shorts = [p for p, (rows, c) in runs.items() if covered_span(rows, c) <= end_s]
         lost = [t for t in chosen.event_times(span_s) if t >= end_s]
         note = (
-            f"scenario {chosen.name}: {', '.join(shorts)} ran out of requests at "
-            f"{end_s:.2f} s, so every policy is scored on [0, {end_s:.2f}) s"
+            f"scenario {chosen.name}: {', '.join(shorts)} stopped at {end_s:.2f} s (out of "
+            f"requests, or past the wall-time bound), so every policy is scored on "
+            f"[0, {end_s:.2f}) s"
             + (
                 f"; events at {', '.join(f'{t:.2f}' for t in lost)} s fall outside "
                 "(raise --requests)"

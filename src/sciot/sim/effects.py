@@ -121,6 +121,11 @@ class EdgeQueue:
             self.free_s, self._next = free_s, i
         return free_s
 
+    def advance(self, now_s: float) -> None:
+        """Serve the other devices' jobs that arrived before ``now_s`` (requests start in time
+        order, so none of ours can arrive before it any more)."""
+        self._free_at(now_s, commit=True)
+
     def wait_s(self, arrival_s: float) -> float:
         """How long a job arriving now would wait (state unchanged)."""
         return max(0.0, self._free_at(arrival_s, commit=False) - arrival_s)

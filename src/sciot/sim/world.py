@@ -69,6 +69,7 @@ class World:
 
     def run(self, cut: int, now_s: float, rng: np.random.Generator) -> Realised:
         env, effects = self.env, self.effects
+        self.edge.advance(now_s)
         factor = self.thermal.factor(now_s)
         outcome = env.run(cut, now_s, rng, device_factor=factor, report=False)
         self.thermal.run(now_s, outcome.device_s)
