@@ -92,7 +92,7 @@ class LimitsConfig(BaseModel):
     max_records_per_s: float = Field(default=5_000.0, gt=0.0)
     record_burst: int = Field(default=131_072, ge=1)
     plausible_inferences_per_s: float = Field(default=5_000.0, gt=0.0)
-    max_devices: int = Field(default=10_000, ge=1)
+    max_devices: int = Field(default=2_048, ge=1)
     device_idle_s: float = Field(default=3_600.0, gt=0.0)
     telemetry_device_share: float = Field(default=0.25, gt=0.0, le=1.0)
     max_connections: int = Field(default=1_024, ge=1)

@@ -1,0 +1,274 @@
+"""Soak: many devices for minutes against one edge, with and without an attacking client.
+
+The edge runs as a subprocess (``python -m sciot serve``) so its resident memory can be
+sampled from ``/proc/<pid>/status`` every second. Devices are real
+:class:`sciot.device.DeviceClient` instances (adaptive policy: split, device-only reports and
+whatever the planner picks), threads in a few worker processes, each paced at ``--rate``
+inferences/s. The *attack* phase adds, beside the same devices, one process that floods the
+edge as hard as it can: device-only reports of 16,384 records claimed within a millisecond
+(implausible), reports of plausible records far beyond the per-device rate, and registrations
+under fresh ids (the registry bound). Reported per phase:
+
+- inferences done by the devices and telemetry rows recorded for them (``lost`` = done -
+  recorded; must be 0), the devices' own ``lost`` counters, failed calls in the first and the
+  second half of the phase (error growth);
+- the edge's RSS at the start and end of the measured window and its least-squares slope in
+  MB/min over the second half (after warm-up);
+- what the attacker got accepted.
+
+    .venv/bin/python bench/bench_soak.py [--minutes 10] [--devices 32] [--rate 20]
+        [--phases plain attack]
+
+Every phase is bounded by ``--minutes`` plus a fixed drain time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+WORKERS = 4
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Edge:
+    process: subprocess.Popen[str]
+    url: str
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def start_edge(telemetry: Path) -> Edge:
+    cmd = [sys.executable, "-m", "sciot", "serve", "--port", "0", "--telemetry", str(telemetry)]
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if " on http://" not in line:
+        process.kill()
+        raise SystemExit(f"edge did not start: {line!r}")
+    return Edge(process=process, url=line.split(" on ", 1)[1].split()[0])
+
+
+def device_worker(ids: list[str], url: str, seconds: float, rate: float, results: Any) -> None:
+    """Run one device client per id in threads for ``seconds``, paced at ``rate``/s each."""
+    from sciot.device import DeviceClient, DeviceConfig, open_transport
+    from sciot.model.zoo import load_demo_input
+
+    x = load_demo_input("fomo96", 0)
+    half_at = time.monotonic() + seconds / 2
+
+    def run(device_id: str) -> None:
+        config = DeviceConfig.from_mapping(
+            {
+                "device_id": device_id,
+                "edge_url": url,
+                "timeout_s": 5.0,
+                "seed": hash(device_id) % 1000,
+            }
+        )
+        client = DeviceClient(config, open_transport(config))
+        first_half_failures = 0
+        try:
+            client.start()
+            end = time.monotonic() + seconds
+            next_at = time.monotonic()
+            while time.monotonic() < end:
+                client.infer(x)
+                if time.monotonic() < half_at:
+                    first_half_failures = client.stats().failures
+                next_at += 1.0 / rate
+                time.sleep(max(0.0, next_at - time.monotonic()))
+            drain_end = time.monotonic() + 30.0
+            while (client.queued or client.unreported) and time.monotonic() < drain_end:
+                client.flush(force=True)
+                time.sleep(0.2)
+            stats = client.stats()
+            results.put(
+                (device_id, stats.inferences, stats.lost, first_half_failures, stats.failures)
+            )
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 120)
+
+
+def attacker(url: str, seconds: float, results: Any) -> None:
+    """Flood the edge from one client: implausible, over-rate and registration floods."""
+    from sciot.model import load_model
+    from sciot.model.zoo import demo_model_path
+    from sciot.transport import HttpClientTransport
+    from sciot.wire import (
+        DeviceOnlyReport,
+        OfflineAck,
+        OfflineRecord,
+        Register,
+        RegisterAck,
+        decode,
+        encode,
+    )
+
+    graph = load_model(demo_model_path("fomo96"))
+    model_id, cut = graph.model_id, graph.num_ops
+    transport = HttpClientTransport(url)
+    accepted = sent = registered = 0
+    end = time.monotonic() + seconds
+
+    def call(msg: Any) -> Any:
+        try:
+            return decode(transport.request(encode(msg), timeout_s=10))
+        except Exception:  # the edge may refuse or close: keep attacking
+            return None
+
+    call(Register(device_id="attacker", model_id=model_id))
+    step = 0
+    while time.monotonic() < end:
+        step += 1
+        now = time.time()
+        if step % 3 == 0:  # implausible: 16,384 inferences within a millisecond
+            records = tuple(
+                OfflineRecord(seq=i, cut=cut, started_at_s=now, device_seconds=1e-7)
+                for i in range(16_384)
+            )
+        else:  # plausible timestamps, far beyond the per-device rate
+            records = tuple(
+                OfflineRecord(seq=i, cut=cut, started_at_s=now - 10 + i / 1000, device_seconds=1e-4)
+                for i in range(8_000)
+            )
+        reply = call(DeviceOnlyReport(device_id="attacker", model_id=model_id, records=records))
+        sent += len(records)
+        if isinstance(reply, OfflineAck):
+            accepted += reply.accepted
+        for i in range(20):  # registration flood under fresh ids
+            if isinstance(
+                call(Register(device_id=f"ghost-{step}-{i}", model_id=model_id)), RegisterAck
+            ):
+                registered += 1
+    transport.close()
+    results.put(("attacker", sent, accepted, registered, 0))
+
+
+def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from sciot.edge import read_telemetry
+
+    telemetry = workdir / f"{name}.sqlite"
+    edge = start_edge(telemetry)
+    seconds = args.minutes * 60.0
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    ids = [f"dev-{i:02d}" for i in range(args.devices)]
+    procs = [
+        ctx.Process(
+            target=device_worker, args=(ids[w::WORKERS], edge.url, seconds, args.rate, results)
+        )
+        for w in range(WORKERS)
+    ]
+    if name == "attack":
+        procs.append(ctx.Process(target=attacker, args=(edge.url, seconds, results)))
+    started = time.monotonic()
+    for p in procs:
+        p.start()
+    samples: list[tuple[float, float]] = []
+    while any(p.is_alive() for p in procs) and time.monotonic() - started < seconds + 180:
+        samples.append((time.monotonic() - started, proc_rss_mb(edge.process.pid)))
+        time.sleep(1.0)
+    out = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    edge.stop()
+    rows = read_telemetry(telemetry)
+    recorded: dict[str, set[int]] = {}
+    for r in rows:
+        recorded.setdefault(str(r["device_id"]), set()).add(int(r["seq"]))  # type: ignore[call-overload]
+    devices = [o for o in out if o[0] != "attacker"]
+    done = sum(o[1] for o in devices)
+    missing = sum(o[1] - len(recorded.get(o[0], set()) & set(range(1, o[1] + 1))) for o in devices)
+    window = [s for s in samples if s[0] <= seconds]
+    second_half = [s for s in window if s[0] >= seconds / 2]
+    attack = next((o for o in out if o[0] == "attacker"), None)
+    return {
+        "phase": name,
+        "done": done,
+        "missing_rows": missing,
+        "device_lost": sum(o[2] for o in devices),
+        "failures_first_half": sum(o[3] for o in devices),
+        "failures_second_half": sum(o[4] - o[3] for o in devices),
+        "rss_start_mb": window[0][1] if window else float("nan"),
+        "rss_end_mb": window[-1][1] if window else float("nan"),
+        "rss_slope_mb_per_min": 60.0 * slope(second_half),
+        "attacker_sent": attack[1] if attack else 0,
+        "attacker_accepted": attack[2] if attack else 0,
+        "attacker_registered": attack[3] if attack else 0,
+    }
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (t, y) points (0 for fewer than two)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return 0.0 if var == 0 else sum((t - mt) * (y - my) for t, y in points) / var
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="measured minutes per phase")
+    parser.add_argument("--devices", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=20.0, help="inferences/s per device")
+    parser.add_argument(
+        "--phases", nargs="+", default=["plain", "attack"], choices=["plain", "attack"]
+    )
+    args = parser.parse_args()
+    print(
+        f"soak: {args.devices} devices at {args.rate:g}/s each, {args.minutes:g} min per phase, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.phases:
+            r = run_phase(name, args, Path(tmp))
+            print(
+                f"{r['phase']:>6}: done {r['done']}, missing rows {r['missing_rows']}, device lost "
+                f"{r['device_lost']}, failed calls {r['failures_first_half']} -> "
+                f"{r['failures_second_half']} (1st -> 2nd half); edge RSS "
+                f"{r['rss_start_mb']:.0f} -> {r['rss_end_mb']:.0f} MB, slope "
+                f"{r['rss_slope_mb_per_min']:+.2f} MB/min (2nd half); attacker sent "
+                f"{r['attacker_sent']}, accepted {r['attacker_accepted']}, registered "
+                f"{r['attacker_registered']}; load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
