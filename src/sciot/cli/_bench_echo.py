@@ -8,16 +8,12 @@ names one.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 from sciot.errors import ConfigError
+from sciot.transport._broker import local_mosquitto, mosquitto_binary
 
 MAX_BYTES = 4 * 1024 * 1024
 
@@ -78,57 +74,6 @@ async def _echo_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": bytes(body)})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _mosquitto() -> Iterator[int | None]:
-    binary = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if binary is None:
-        yield None
-        return
-    port = _free_port()
-    workdir = _temp_dir()
-    conf = workdir / "mosquitto.conf"
-    # Without TCP_NODELAY a small message waits for the peer's delayed ACK: ~40 ms each way.
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "set_tcp_nodelay true\nlog_dest none\n",
-        encoding="utf-8",
-    )
-    proc = subprocess.Popen(
-        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield port if proc.poll() is None else None
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _temp_dir() -> Path:
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="sciot-bench-"))
-
-
 @contextmanager
 def echo_servers(transports: list[str], broker: str | None) -> Iterator[dict[str, str]]:
     """One echo server per transport on loopback; yields transport -> URL."""
@@ -160,7 +105,9 @@ def echo_servers(transports: list[str], broker: str | None) -> Iterator[dict[str
 
 def _broker_address(broker: str | None, stack: ExitStack) -> tuple[str, int | None]:
     if broker is None:
-        return "127.0.0.1", stack.enter_context(_mosquitto())
+        if mosquitto_binary() is None:
+            return "127.0.0.1", None
+        return "127.0.0.1", stack.enter_context(local_mosquitto())
     host, _, port = broker.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--broker {broker!r} must be HOST:PORT")
