@@ -20,7 +20,7 @@ from tls_testkit import Pki, make_pki
 from sciot.device import DeviceConfig, run_device
 from sciot.edge import EdgeApp, RunningServer, TokenStore, read_telemetry, start_edge
 from sciot.edge._transports import TransportOptions, start_transports
-from sciot.errors import ConfigError, TransportError
+from sciot.errors import ConfigError, ModelError, TransportError
 from sciot.model import load_model
 from sciot.model.zoo import demo_model_path
 from sciot.transport import HttpClientTransport, WebSocketClientTransport
@@ -206,3 +206,24 @@ def test_public_bind_without_auth_and_esp32_with_auth_are_refused(
         start_transports(app.core, TransportOptions(esp32_tail=tmp_path / "tail.tflite"))
     with pytest.raises(ConfigError, match="https://"):
         DeviceConfig.from_mapping({"edge_url": "ftp://127.0.0.1:8000"})
+
+
+def test_the_settings_can_allow_the_esp32_listener_beside_tokens(tmp_path: Path) -> None:
+    from sciot.edge import build_edge
+
+    config = edge_config(
+        tmp_path,
+        auth={
+            "mode": "tokens",
+            "token_file": str(tmp_path / "tokens.json"),
+            "allow_esp32_without_auth": True,
+        },
+    )
+    app = build_edge(config)
+    try:
+        # Past the auth check: what fails now is only the (absent) tail model itself.
+        with pytest.raises(ModelError, match="cannot read model file"):
+            start_transports(app.core, TransportOptions(esp32_tail=tmp_path / "absent.tflite"))
+    finally:
+        assert app.core.telemetry is not None
+        app.core.telemetry.close()

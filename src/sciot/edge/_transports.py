@@ -63,19 +63,23 @@ def parse_broker(text: str) -> tuple[str, int]:
 
 
 def _check_auth(core: FrameHandler, options: TransportOptions) -> None:
-    """Refuse the combinations that would let a client speak for a device unchecked."""
+    """Refuse the combinations that would let a client speak for a device unchecked (the
+    edge settings' ``auth.allow_*`` overrides count as well as the options')."""
     tokens_on = getattr(core, "auth", None) is not None
-    if (
-        not tokens_on
-        and options.host not in LOOPBACK_HOSTS
-        and not options.allow_public_without_auth
-    ):
+    auth = getattr(getattr(core, "config", None), "auth", None)
+    allow_public = options.allow_public_without_auth or bool(
+        getattr(auth, "allow_public_without_auth", False)
+    )
+    allow_esp32 = options.allow_esp32_without_auth or bool(
+        getattr(auth, "allow_esp32_without_auth", False)
+    )
+    if not tokens_on and options.host not in LOOPBACK_HOSTS and not allow_public:
         raise ConfigError(
             f"listening on {options.host!r} without device tokens lets anyone speak for any "
             "device: turn auth on (auth.mode: tokens), listen on 127.0.0.1, or pass "
             "allow_public_without_auth"
         )
-    if tokens_on and options.esp32_tail is not None and not options.allow_esp32_without_auth:
+    if tokens_on and options.esp32_tail is not None and not allow_esp32:
         raise ConfigError(
             "the ESP32 raw listener cannot carry device tokens, so it is off while auth is on; "
             "allow it explicitly (allow_esp32_without_auth) only on loopback or a trusted network"
