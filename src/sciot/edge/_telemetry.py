@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from sciot.edge._row_journal import GET_COMMITTED, SET_COMMITTED, STATE_SCHEMA, RowJournal
+from sciot.edge._row_journal import SET_COMMITTED, STATE_SCHEMA, RowJournal
 from sciot.errors import ConfigError
 
 SCHEMA = """
@@ -126,28 +126,28 @@ class TelemetryWriter:
         self.recovered_rows = 0
         """Rows of an earlier run that died before committing them, replayed at start."""
         self._journal = RowJournal(path)
-        self._journal.start(self._recover() + 1)
+        self._owner = self._journal.owner
+        self._recover()
+        self._journal.start(1)
 
-    def _recover(self) -> int:
-        """Replay uncommitted journal generations; returns the last generation committed."""
-        row = self._conn.execute(GET_COMMITTED).fetchone()
-        committed = 0 if row is None else int(row[0])
-        for generation, rows in self._journal.recover(committed, len(COLUMNS)):
-            batch = [TelemetryRow(*r) for r in rows]  # type: ignore[arg-type]
-            try:
-                self._write(batch, generation)
-            except _ROW_ERRORS:
-                self._write_each(batch, generation)
-            self.recovered_rows += len(batch)
-            committed = generation
-        self._journal.discard_through(committed)
+    def _recover(self) -> None:
+        """Replay the uncommitted journal generations of every writer that died."""
+        journal = self._journal
+        for owner, lock_fd in journal.dead_owners():
+            for generation, rows in journal.recover(self._conn, owner, len(COLUMNS)):
+                batch = [TelemetryRow(*r) for r in rows]  # type: ignore[arg-type]
+                try:
+                    self._write(batch, generation, owner)
+                except _ROW_ERRORS:
+                    self._write_each(batch, generation, owner)
+                self.recovered_rows += len(batch)
+            journal.forget_owner(self._conn, owner, lock_fd)
         if self.recovered_rows:
             log.warning(
                 "telemetry: %d rows of a run that stopped before committing them were "
                 "recovered from the journal",
                 self.recovered_rows,
             )
-        return committed
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -216,19 +216,19 @@ class TelemetryWriter:
             self._journal.discard_through(generation)
         return written
 
-    def _write(self, batch: list[TelemetryRow], generation: int) -> None:
+    def _write(self, batch: list[TelemetryRow], generation: int, owner: str = "") -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN")
             conn.executemany(_INSERT, batch)
-            conn.execute(SET_COMMITTED, (generation,))
+            conn.execute(SET_COMMITTED, (owner or self._owner, generation))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    def _write_each(self, batch: list[TelemetryRow], generation: int) -> int:
+    def _write_each(self, batch: list[TelemetryRow], generation: int, owner: str = "") -> int:
         """The batch failed: write its rows one by one, so one bad row (a value SQLite cannot
         bind) costs only itself; each refused row is counted as dropped."""
         written, refused, first = 0, 0, ""
@@ -241,7 +241,7 @@ class TelemetryWriter:
                 except _BAD_ROW_ERRORS as exc:
                     refused += 1
                     first = first or f"{type(exc).__name__}: {exc} (device {row.device_id!r})"
-            self._conn.execute(SET_COMMITTED, (generation,))
+            self._conn.execute(SET_COMMITTED, (owner or self._owner, generation))
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:  # the database itself fails (disk full, I/O): all lost
             if self._conn.in_transaction:
@@ -268,7 +268,7 @@ class TelemetryWriter:
             self._thread = None
         self.flush()
         with self._conn_lock:
-            self._journal.close_empty()
+            self._journal.close_all(self._conn)
             self._conn.close()
 
 
