@@ -206,3 +206,7 @@ def _shape(tensor: Any) -> str:
 from sciot.cli.model_convert import convert_command  # noqa: E402
 
 app.command("convert")(convert_command)
+
+from sciot.cli.model_deploy import deploy_command  # noqa: E402
+
+app.command("deploy")(deploy_command)

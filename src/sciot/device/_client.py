@@ -26,6 +26,7 @@ from sciot.device._artefacts import CutArtefacts, HeadRun
 from sciot.device._config import DeviceConfig
 from sciot.device._exchange import CallFailed, Exchange, RoundTrip, describe
 from sciot.device._head import HeadRunner, head_runner_for
+from sciot.device._model_update import ModelUpdateFailed, fetch_successor, model_base_url
 from sciot.device._outcome import DeviceStats, InferenceMode, InferenceOutcome, StatsRecorder
 from sciot.device._registration import (
     RegistrationRefused,
@@ -36,7 +37,7 @@ from sciot.device._registration import (
 )
 from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
 from sciot.device._uploader import ReportUploader
-from sciot.errors import WireError
+from sciot.errors import SciotError, WireError
 from sciot.transport import ClientTransport
 from sciot.wire import (
     InferRequest,
@@ -47,6 +48,9 @@ from sciot.wire import (
 )
 
 LOGGER = logging.getLogger("sciot.device")
+UPDATE_RETRY_S = 1.0
+"""How soon a failed move to a newer model version is tried again."""
+UPDATE_TIMEOUT_S = 30.0
 
 Clock = Callable[[], float]
 
@@ -76,6 +80,12 @@ class DeviceClient:
     ) -> None:
         self.config = config
         self._clock = clock
+        self._sleep = sleep
+        # A newer model version can be adopted only when the client built its own heads.
+        self._follows_updates = artefacts is None and head is None
+        self._update_retry_s = 0.0
+        self.model_updates = 0
+        """How many times this client moved to a newer version of its model."""
         self._wall_clock = wall_clock
         self._log = logger
         self._status = StatusLog(config.device_id, logger)
@@ -151,6 +161,8 @@ class DeviceClient:
 
     def infer(self, data: np.ndarray | Mapping[str, np.ndarray]) -> InferenceOutcome:
         """Run one inference: split with the edge if possible, else wholly on the device."""
+        if self._exchange.newer_model:
+            self._update_model()
         array = self.artefacts.prepare_input(data)
         started_s = self._clock()
         self._seq += 1
@@ -261,6 +273,52 @@ class DeviceClient:
             self._status.back(offline_s, self._cut, len(self._queue))
             self._offline_since_s = None
         return True
+
+    def _update_model(self) -> None:
+        """Move to the edge's newer version of the model, between two inferences.
+
+        What the old version ran is reported first (the edge still serves it), then the new
+        file is fetched and verified, every head prepared and the device registers again
+        with the new model id and a fresh op profile, so the edge plans its cuts anew. Any
+        failure keeps the old version, which the edge keeps serving, and is retried later.
+        """
+        now_s = self._clock()
+        base = model_base_url(self.config.edge_url)
+        if not self._follows_updates or base is None or now_s < self._update_retry_s:
+            return
+        self._update_retry_s = now_s + UPDATE_RETRY_S
+        self.flush()
+        if len(self._queue) > 0 or len(self._batch) > 0:
+            return  # old-version records still to report: try again at a later decision
+        old_id = self.artefacts.model_id
+        try:
+            graph = fetch_successor(
+                base, old_id, ca_file=self.config.ca_file, timeout_s=UPDATE_TIMEOUT_S
+            )
+            artefacts = CutArtefacts(graph)
+        except (ModelUpdateFailed, SciotError) as exc:
+            self._log.warning("%s: staying on model %s: %s", self.config.device_id, old_id, exc)
+            return
+        self._exchange.newer_model = False
+        if graph.model_id == old_id:
+            return
+        self.artefacts = artefacts
+        self._head = head_runner_for(self.config, artefacts, rng=self._rng, sleep=self._sleep)
+        self._uploads.use_model(artefacts.model_id)
+        self._profiled_cuts.clear()
+        self._op_profile = None
+        self._cut = artefacts.num_ops  # device-only until the edge plans the new version
+        self.model_updates += 1
+        self._log.info(
+            "%s: model %s -> %s (%d ops)",
+            self.config.device_id,
+            old_id,
+            artefacts.model_id,
+            artefacts.num_ops,
+        )
+        # Registering again is the session's usual path: this very decision makes it.
+        if self._session.state is SessionState.REGISTERED:
+            self._session.handle(SessionEvent.FORGOTTEN, self._clock())
 
     def _op_profile_s(self) -> tuple[float, ...]:
         """Per-op seconds of the whole model on this device, measured once: the planner's

@@ -23,6 +23,7 @@ from sciot.wire import (
     Register,
     TensorEncoding,
     TransferSample,
+    announces_newer_model,
     decode,
     encode,
     frame_key,
@@ -75,6 +76,9 @@ class Exchange:
         """The edge's bound, learnt at registration."""
         self.last_transfer: TransferSample | None = None
         self._clock = clock
+        self.newer_model = False
+        """Set once a reply carried the newer-model notice; the client clears it when it
+        has moved to the newer version."""
 
     @property
     def max_frame_bytes(self) -> int:
@@ -117,6 +121,8 @@ class Exchange:
             )
         except WireError as exc:
             raise CallFailed(f"malformed reply from the edge: {exc}") from exc
+        if announces_newer_model(reply_bytes):
+            self.newer_model = True
         if isinstance(reply, ErrorFrame) and not register:
             # UNAUTHORIZED after registering: the edge restarted and lost this device's key.
             forgotten = reply.code in (ErrorCode.UNKNOWN_DEVICE, ErrorCode.UNAUTHORIZED)

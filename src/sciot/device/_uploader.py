@@ -85,6 +85,11 @@ class ReportUploader:
         self._adopt_cut = adopt_cut
         self._log = logger
 
+    def use_model(self, model_id: str) -> None:
+        """Report under a newer model version from now on (the caller has emptied the queue
+        and the batch of the old version's records first)."""
+        self._model_id = model_id
+
     @property
     def lost(self) -> int:
         return self.queue.dropped + self.rejected

@@ -27,7 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sciot.edge._core import EdgeCore, PlannerWorker, Reply
 from sciot.edge._metrics import render_metrics, stats_json
+from sciot.edge._model_routes import add_model_routes
 from sciot.edge._operator import OperatorGate
+from sciot.edge._versions import ModelDeployer
 from sciot.errors import LocalProtocolError
 from sciot.transport import FRAME_CONTENT_TYPE, FRAME_PATH, WS_PATH
 from sciot.wire import DeviceProfile, ErrorFrame, Register, RegisterAck, decode, encode
@@ -57,6 +59,7 @@ class EdgeApp:
         self.planner = PlannerWorker(
             core, busy_fraction=planning.busy_fraction, min_round_s=planning.min_round_s
         )
+        self.deployer = ModelDeployer(core, workers=workers)
         self.api = _build_api(self)
         self._max = core.max_frame_bytes
         self.operator = OperatorGate(core.config.auth.operator_token)
@@ -142,6 +145,7 @@ class EdgeApp:
         self.planner.start()
 
     def stop(self) -> None:
+        self.deployer.join(timeout_s=30.0)
         self.planner.stop()
         self.executor.shutdown(wait=True)
         if self.core.telemetry is not None:
@@ -229,6 +233,7 @@ def _build_api(edge: EdgeApp) -> FastAPI:
 
     api = FastAPI(title="sciot edge", lifespan=lifespan, docs_url=None, redoc_url=None)
     api.add_exception_handler(RequestValidationError, _invalid_request)
+    add_model_routes(api, edge)
 
     @api.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -32,6 +32,7 @@ from sciot.edge._models import ServedModel
 from sciot.edge._registry import DeviceRecord, DeviceRegistry, EdgeDeviceStats, outcome_of
 from sciot.edge._tail import TailService, run_on_pool
 from sciot.edge._telemetry import TelemetryRow, TelemetryWriter
+from sciot.edge._versions import VersionTable
 from sciot.errors import ExecutionError, RemoteProtocolError, SciotError
 from sciot.planner import Planner
 from sciot.wire import (
@@ -50,6 +51,7 @@ from sciot.wire import (
     Tensor,
     decode,
     encode,
+    mark_newer_model,
     peek_header,
     strip_auth,
 )
@@ -115,6 +117,8 @@ class EdgeCore:
             self.auth = DeviceAuth(config.auth.token_file)
         self.frames = 0
         self.started_at_s = time.time()
+        self.versions = VersionTable(models)
+        self._versions_lock = threading.Lock()  # publishing, retiring and registering
 
     # ---------------------------------------------------------------- views for the app
 
@@ -193,11 +197,48 @@ class EdgeCore:
                 # Counted against no device: the frame does not speak for the id it names.
                 return self._refuse(ErrorCode.UNAUTHORIZED, problem, msg, count_device=False)
         reply = self._route(msg, data, now_s)
-        if transport and reply.status == 200:
+        if reply.status == 200 and (transport or self.versions.superseded):
             record = self.registry.get(msg.device_id)
             if record is not None:
-                record.transport = transport
+                if transport:
+                    record.transport = transport
+                if record.model.model_id in self.versions.superseded:
+                    # Served by the version it named; the notice asks it to move on.
+                    reply = Reply(
+                        status=200, frame=mark_newer_model(reply.frame), delay_s=reply.delay_s
+                    )
         return reply
+
+    # ---------------------------------------------------------------- model versions
+
+    def publish_model(self, model: ServedModel) -> None:
+        """Serve a prepared new version (see :mod:`sciot.edge._versions`): new registrations
+        for its label get it, devices on older versions are told at their next reply."""
+        with self._versions_lock:
+            self.mailbox.add_model(model)
+            self.models = {**self.models, model.model_id: model}
+            raw = bytes.fromhex(model.model_id)
+            self._models_by_raw_id = {**self._models_by_raw_id, raw: model}
+            self.versions.publish(model, self.models.values())
+            self._retire_unused()
+
+    def _retire_unused(self) -> None:
+        """Stop serving superseded versions no registered device uses (lock held)."""
+        if not self.versions.superseded:
+            return
+        in_use = {r.model.model_id for r in list(self.registry.devices.values())}
+        unused = [m for m in self.versions.superseded if m not in in_use]
+        if not unused:
+            return
+        gone = set(unused)
+        self.models = {k: m for k, m in self.models.items() if k not in gone}
+        self._models_by_raw_id = {
+            k: m for k, m in self._models_by_raw_id.items() if m.model_id not in gone
+        }
+        for model_id in unused:
+            self.mailbox.drop_model(model_id)
+        self.versions.retire(unused)
+        log.info("retired model version(s) %s: no device uses them", ", ".join(sorted(unused)))
 
     def _route(self, msg: Message, data: bytes, now_s: float) -> Reply:
         """The reply to a decoded (and, with tokens on, authenticated) frame."""
@@ -245,6 +286,12 @@ class EdgeCore:
     # ---------------------------------------------------------------- messages
 
     def _register(self, msg: Register, now_s: float) -> Reply:
+        with self._versions_lock:  # a version is not retired between lookup and registration
+            reply = self._register_locked(msg, now_s)
+            self._retire_unused()
+        return reply
+
+    def _register_locked(self, msg: Register, now_s: float) -> Reply:
         model = self.models.get(msg.model_id)
         if model is None:
             served = ", ".join(f"{m.label} ({m.model_id})" for m in self.models.values())

@@ -71,23 +71,35 @@ class PlannerMailbox:
         self, models: Sequence[ServedModel], policy: str, *, seed: int, publish: PublishCut
     ) -> None:
         check_fixed_cut(policy, models)
-        self.planners = {
-            m.model_id: Planner(
-                SplitSpace(
-                    num_ops=m.num_ops,
-                    crossing_bytes=(*m.crossing_bytes[:-1], 0),
-                    result_bytes=m.result_bytes,
-                ),
-                policy,
-                seed=seed,
-            )
-            for m in models
-        }
+        self._policy = policy
+        self._seed = seed
+        self.planners = {m.model_id: self._planner_for(m) for m in models}
         self.planner_lock = threading.Lock()  # the planners are not thread-safe
         self.wakeup = threading.Event()
         self._publish = publish
         self._lock = threading.Lock()  # the pending entries
         self._pending: dict[str, PendingObservations] = {}
+
+    def _planner_for(self, m: ServedModel) -> Planner:
+        space = SplitSpace(
+            num_ops=m.num_ops,
+            crossing_bytes=(*m.crossing_bytes[:-1], 0),
+            result_bytes=m.result_bytes,
+        )
+        return Planner(space, self._policy, seed=self._seed)
+
+    def add_model(self, model: ServedModel) -> None:
+        """A planner for a model deployed while serving (its devices start from no history:
+        every cut of the new version is profiled afresh)."""
+        check_fixed_cut(self._policy, [model])
+        planner = self._planner_for(model)
+        with self.planner_lock:
+            self.planners[model.model_id] = planner
+
+    def drop_model(self, model_id: str) -> None:
+        """The planner of a retired version."""
+        with self.planner_lock:
+            self.planners.pop(model_id, None)
 
     def first_cut(
         self, device_id: str, model: ServedModel, op_seconds: Sequence[float], now_s: float

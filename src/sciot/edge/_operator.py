@@ -23,7 +23,14 @@ PROTECTED_PATHS = ("/metrics", "/api/stats")
 PROTECTED_PREFIX = "/dashboard"
 
 
-def is_protected(path: str) -> bool:
+MODELS_PATH = "/v1/models"
+
+
+def is_protected(path: str, method: str = "GET") -> bool:
+    """Statistics, the dashboard, the list of model versions and deploying a version; a
+    device's model file download (``GET /v1/models/ID/...``) is not."""
+    if path == MODELS_PATH or (method == "POST" and path.startswith(MODELS_PATH + "/")):
+        return True
     return path in PROTECTED_PATHS or path == PROTECTED_PREFIX or path.startswith("/dashboard/")
 
 
@@ -59,7 +66,7 @@ class OperatorGate:
     async def admit(self, scope: Scope, send: Send) -> bool:
         """Whether to serve ``scope``; when not, the refusal (or the cookie-setting redirect)
         has been sent."""
-        if self._token is None or not is_protected(scope["path"]):
+        if self._token is None or not is_protected(scope["path"], scope.get("method", "GET")):
             return True
         bearer = _header(scope, b"authorization")
         if bearer.lower().startswith("bearer ") and self._matches(bearer[7:].strip()):

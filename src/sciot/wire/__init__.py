@@ -42,12 +42,14 @@ from sciot.wire._messages import (
     RegisterAck,
     TransferSample,
 )
+from sciot.wire._notice import FLAG_NEWER_MODEL, announces_newer_model, mark_newer_model
 from sciot.wire._stream import FrameDecoder
 from sciot.wire._tensor import Tensor, TensorEncoding, dequantise_int8, quantise_int8
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "FLAG_AUTH",
+    "FLAG_NEWER_MODEL",
     "HEADER_BYTES",
     "NO_MODEL",
     "TAG_BYTES",
@@ -73,11 +75,13 @@ __all__ = [
     "Tensor",
     "TensorEncoding",
     "TransferSample",
+    "announces_newer_model",
     "check_prefix",
     "decode",
     "dequantise_int8",
     "encode",
     "frame_key",
+    "mark_newer_model",
     "peek_header",
     "quantise_int8",
     "sign_frame",

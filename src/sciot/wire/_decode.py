@@ -53,6 +53,7 @@ from sciot.wire._messages import (
     RegisterAck,
     TransferSample,
 )
+from sciot.wire._notice import FLAG_NEWER_MODEL, NOTICE_TYPES
 from sciot.wire._tensor import CODE_DTYPES, MAX_NDIM, Tensor, dequantise_int8
 
 
@@ -390,7 +391,9 @@ def decode(
 
 def _decode_checked(data: bytes, max_tensor_bytes: int) -> Message:
     _, _, msg_type, _, seq, model_raw, cut, flags, sent_at_s, id_len = _HEADER.unpack_from(data)
-    if flags != 0:
+    # Bit 1 (the newer-model notice) is allowed on replies; see sciot.wire._notice.
+    allowed = FLAG_NEWER_MODEL if msg_type in NOTICE_TYPES else 0
+    if flags & ~allowed:
         raise RemoteProtocolError(f"reserved header flags must be 0, got 0x{flags:04x}")
     if not math.isfinite(sent_at_s):
         raise RemoteProtocolError(f"sent_at_s {sent_at_s} is not finite")
