@@ -152,7 +152,9 @@ def test_hot_swap_while_devices_run_loses_nothing_and_never_mixes_versions(
     for thread in threads:
         thread.start()
     try:
-        _wait(lambda: all(len(r.results) >= 20 for r in runs), "inferences on the old version", runs)
+        _wait(
+            lambda: all(len(r.results) >= 20 for r in runs), "inferences on the old version", runs
+        )
         headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
         refused = httpx.post(f"{server.http_url}/v1/models/fomo96", content=new_bytes)
         assert refused.status_code == 401
