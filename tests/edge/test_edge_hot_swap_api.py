@@ -242,3 +242,37 @@ def test_sciot_model_deploy(edge: RunningServer, tmp_path: Path) -> None:
     assert f"model {NEW_ID} serves as fomo96" in done.stdout
     again = _sciot(*args, token=TOKEN)
     assert again.returncode != 0 and "already served" in again.stderr
+
+
+def test_a_model_served_by_path_is_deployed_under_that_path(tmp_path: Path) -> None:
+    served = tmp_path / "runs" / "fed" / "model.tflite"
+    served.parent.mkdir(parents=True)
+    served.write_bytes(OLD)
+    config = EdgeConfig.from_mapping(
+        {
+            "host": "127.0.0.1",
+            "port": 0,
+            "models": [{"path": str(served)}],
+            "auth": {"operator_token": TOKEN},
+            "telemetry": {"path": str(tmp_path / "t.sqlite")},
+        }
+    )
+    server, _app = start_edge(config)
+    try:
+        new_file = tmp_path / "next.tflite"
+        new_file.write_bytes(NEW)
+        done = _sciot(
+            "model",
+            "deploy",
+            str(new_file),
+            "--edge-url",
+            server.http_url,
+            "--as",
+            str(served),
+            token=TOKEN,
+        )
+        assert done.returncode == 0, done.stderr
+        listing = _wait_current(server, NEW_ID)
+        assert listing["models"][0]["label"] == str(served)
+    finally:
+        server.stop()

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,7 +86,7 @@ def deploy_command(
     base = edge_url.rstrip("/")
     headers = {"Authorization": f"Bearer {token}"}
     post = urllib.request.Request(
-        f"{base}/v1/models/{label}",
+        f"{base}/v1/models/{urllib.parse.quote(label, safe='/')}",
         data=data,
         method="POST",
         headers={**headers, "Content-Type": "application/vnd.tflite"},

@@ -91,7 +91,8 @@ def _model_file(edge: HasDeployer, model_id: str, *, successor: bool) -> Respons
 def add_model_routes(api: FastAPI, edge: HasDeployer) -> None:
     """Register the model-version routes on the edge's FastAPI app."""
 
-    @api.post("/v1/models/{label}", status_code=202)
+    # A label is what the edge serves the model as; a configured path label holds slashes.
+    @api.post("/v1/models/{label:path}", status_code=202)
     async def deploy(label: str, request: Request) -> JSONResponse:
         if not edge.operator.enabled:
             raise HTTPException(
