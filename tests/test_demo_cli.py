@@ -84,7 +84,7 @@ def test_bad_options_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="--duration"):
         DemoOptions(duration_s=0)
     with pytest.raises(ConfigError, match="--transport"):
-        DemoOptions(transport="mqtt")  # type: ignore[arg-type]
+        DemoOptions(transport="carrier-pigeon")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="--device-op-delay-ms"):
         DemoOptions(device_op_delay_s=2.0)
     with pytest.raises(ConfigError, match=r"--device-profile must be one of .*esp32-s3"):
@@ -168,7 +168,7 @@ def test_cli_rejects_bad_transport() -> None:
         check=False,
     )
     assert result.returncode == ConfigError.exit_code
-    assert "--transport must be http or ws" in result.stderr
+    assert "--transport must be http, ws, tcp, udp or mqtt" in result.stderr
 
 
 def test_link_option_is_validated() -> None:

@@ -136,7 +136,7 @@ def demo_command(
         float, typer.Option("--duration", "-d", help="Seconds each device runs.")
     ] = 10.0,
     transport: Annotated[
-        str, typer.Option("--transport", "-t", help="Device transport: http or ws.")
+        str, typer.Option("--transport", "-t", help="Device transport: http, ws, tcp, udp, mqtt.")
     ] = "http",
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the summary as JSON to this path.")

@@ -68,6 +68,19 @@ class LocalInferenceConfig(BaseModel):
     probability: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
+EDGE_URL_SCHEMES = (
+    "http://",
+    "https://",
+    "ws://",
+    "wss://",
+    "tcp://",
+    "udp://",
+    "mqtt://",
+    "mqtts://",
+)
+"""The schemes an ``edge_url`` may use, one per transport (the ``s`` ones over TLS)."""
+
+
 class DeviceConfig(BaseModel):
     """The device client's settings; see ``docs/device.md`` for every key."""
 
@@ -75,7 +88,7 @@ class DeviceConfig(BaseModel):
 
     device_id: str = Field(default="device-01", min_length=1, max_length=64)
     edge_url: str = Field(default="http://127.0.0.1:8000", min_length=1)
-    transport: Literal["http", "ws"] = "http"
+    transport: Literal["http", "ws", "tcp", "udp", "mqtt"] = "http"
     model: str = Field(default="fomo96", min_length=1)
     timeout_s: float = Field(default=5.0, gt=0.0, le=600.0)
     backoff: BackoffConfig = BackoffConfig()
@@ -142,8 +155,11 @@ class DeviceConfig(BaseModel):
     @field_validator("edge_url")
     @classmethod
     def _url_has_scheme(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://", "ws://", "wss://")):
-            raise ValueError("must start with http://, https://, ws:// or wss://")
+        if not value.startswith(EDGE_URL_SCHEMES):
+            raise ValueError(
+                "must start with http://, https://, ws://, wss://, tcp://, udp://, mqtt:// "
+                "or mqtts://"
+            )
         return value.rstrip("/")
 
     @classmethod

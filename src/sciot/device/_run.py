@@ -37,14 +37,36 @@ def edge_url_for(config: DeviceConfig) -> str:
             f"key 'edge_url': {url!r} is a WebSocket URL but 'transport' is http; "
             "set transport: ws or use http://HOST:PORT"
         )
+    schemes = _RAW_SCHEMES.get(config.transport)
+    if schemes is not None and not url.startswith(schemes):
+        raise ConfigError(
+            f"key 'edge_url': {url!r} does not match 'transport: {config.transport}'; "
+            f"use {schemes[0]}HOST:PORT or change 'transport'"
+        )
+    if schemes is None and url.startswith(_ALL_RAW_SCHEMES):
+        raise ConfigError(
+            f"key 'edge_url': {url!r} needs 'transport' set to its scheme "
+            f"(tcp, udp or mqtt), not {config.transport}"
+        )
     return url
+
+
+_RAW_SCHEMES: dict[str, tuple[str, ...]] = {
+    "tcp": ("tcp://",),
+    "udp": ("udp://",),
+    "mqtt": ("mqtt://", "mqtts://"),
+}
+"""The URL schemes of the transports that have no HTTP form to derive their URL from."""
+_ALL_RAW_SCHEMES = tuple(scheme for group in _RAW_SCHEMES.values() for scheme in group)
 
 
 def open_transport(config: DeviceConfig) -> ClientTransport:
     """The client transport the configuration asks for (nothing is dialled yet)."""
-    from sciot.transport import HttpClientTransport, WebSocketClientTransport
+    from sciot.transport import HttpClientTransport, WebSocketClientTransport, client_transport
 
     url = edge_url_for(config)
+    if config.transport in _RAW_SCHEMES:
+        return client_transport(url, ca_file=config.ca_file)
     if config.transport == "ws":
         return WebSocketClientTransport(url, ca_file=config.ca_file)
     return HttpClientTransport(url, ca_file=config.ca_file)

@@ -35,6 +35,7 @@ from sciot.edge._server import build_edge, run_edge, start_edge
 from sciot.edge._telemetry import COLUMNS as TELEMETRY_COLUMNS
 from sciot.edge._telemetry import read_rows as read_telemetry
 from sciot.edge._tokens import TokenStore
+from sciot.edge._transports import RunningTransports, TransportOptions, start_transports
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -52,12 +53,15 @@ __all__ = [
     "PlannerConfig",
     "Reply",
     "RunningServer",
+    "RunningTransports",
     "TelemetryConfig",
     "TokenStore",
+    "TransportOptions",
     "build_edge",
     "load_edge_config",
     "read_telemetry",
     "run_edge",
     "serve_in_thread",
     "start_edge",
+    "start_transports",
 ]

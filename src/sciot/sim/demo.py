@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from sciot.sim.emulation import DeviceEmulation
     from sciot.transport import ClientTransport
 
-Transport = Literal["http", "ws"]
+Transport = Literal["http", "ws", "tcp", "udp", "mqtt"]
+RAW_TRANSPORTS = ("tcp", "udp", "mqtt")
+"""Transports the demo serves with an extra listener over the same edge core."""
 DEFAULT_DEVICE_PROFILE = "esp32-s3"
 DEFAULT_LINK = "wifi"
 RECENT_WINDOW = 50
@@ -68,8 +70,10 @@ class DemoOptions:
             raise ConfigError(f"--devices must be between 1 and 256, got {self.devices}")
         if not 0.0 < self.duration_s <= 86_400.0:
             raise ConfigError(f"--duration must be > 0 and <= 86400 s, got {self.duration_s}")
-        if self.transport not in ("http", "ws"):
-            raise ConfigError(f"--transport must be http or ws, got {self.transport!r}")
+        if self.transport not in ("http", "ws", *RAW_TRANSPORTS):
+            raise ConfigError(
+                f"--transport must be http, ws, tcp, udp or mqtt, got {self.transport!r}"
+            )
         if not 0.0 <= self.device_op_delay_s <= 1.0:
             delay_ms = self.device_op_delay_s * 1e3
             raise ConfigError(f"--device-op-delay-ms must be between 0 and 1000, got {delay_ms}")
@@ -242,9 +246,11 @@ def run_demo(
         )
         server, _app = start_edge(edge_config, prepare=prepare_edge)
         try:
-            elapsed_s = _run_devices(
-                options, emulation, tracks, server.http_url, on_tick, tick_s, tokens
-            )
+            with _raw_transport(options, _app) as raw_url:
+                device_url = server.http_url if raw_url is None else raw_url
+                elapsed_s = _run_devices(
+                    options, emulation, tracks, server.http_url, on_tick, tick_s, tokens, device_url
+                )
         finally:
             server.stop()
     failed = [t for t in tracks if t.error is not None]
@@ -253,6 +259,31 @@ def run_demo(
     kept = telemetry_path if options.telemetry_path is not None else None
     summary = _summarise(options, tracks, elapsed_s, kept, server.http_url)
     return replace(summary, emulation=emulation)
+
+
+@contextmanager
+def _raw_transport(options: DemoOptions, app: EdgeApp) -> Iterator[str | None]:
+    """For ``--transport tcp|udp|mqtt``: that listener over the demo edge's own core (MQTT
+    through a Mosquitto of the demo's own) and its URL; ``None`` for HTTP and WebSocket."""
+    if options.transport not in RAW_TRANSPORTS:
+        yield None
+        return
+    from contextlib import ExitStack
+
+    from sciot.edge import TransportOptions, start_transports
+    from sciot.transport._broker import local_mosquitto
+
+    with ExitStack() as stack:
+        if options.transport == "mqtt":
+            port = stack.enter_context(local_mosquitto())
+            transport_options = TransportOptions(mqtt_broker=f"127.0.0.1:{port}")
+        elif options.transport == "tcp":
+            transport_options = TransportOptions(tcp_port=0)
+        else:
+            transport_options = TransportOptions(udp_port=0)
+        running = start_transports(app.core, transport_options)
+        stack.callback(running.stop)
+        yield running.urls[options.transport]
 
 
 @contextmanager
@@ -306,11 +337,13 @@ def _run_devices(
     on_tick: Any,
     tick_s: float,
     tokens: dict[str, str],
+    device_url: str,
 ) -> float:
     """One thread per device until the run ends; returns the seconds devices were active
-    (``tokens``: each device's, when the edge checks them)."""
+    (``tokens``: each device's, when the edge checks them; ``url`` is the edge's HTTP one,
+    ``device_url`` the one devices dial over the demo's transport)."""
     configs = [
-        _device_config(options, i, t.device_id, url, tokens.get(t.device_id))
+        _device_config(options, i, t.device_id, device_url, tokens.get(t.device_id))
         for i, t in enumerate(tracks)
     ]
     link_clock = _LinkClock()
