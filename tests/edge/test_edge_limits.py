@@ -206,3 +206,30 @@ def fomo_served() -> ServedModel:
     from sciot.edge._models import load_served_model
 
     return load_served_model(ModelConfig(demo="fomo96"), workers=1)
+
+
+def test_the_offline_backlog_travels_in_reports_and_shows_in_stats(
+    tmp_path: Path, fomo: Fomo
+) -> None:
+    from sciot.edge._metrics import stats_json
+
+    records = _records(fomo, 3, start_s=T0, every_s=0.01)
+    plain = OfflineReport(device_id="cam", model_id=fomo.graph.model_id, records=records)
+    with_backlog = OfflineReport(
+        device_id="cam", model_id=fomo.graph.model_id, records=records, offline_backlog=4321
+    )
+    # Without a backlog the frame is the old layout; the trailer adds one u32.
+    assert len(encode(with_backlog)) == len(encode(plain)) + 4
+    assert decode(encode(plain)).offline_backlog == 0  # type: ignore[union-attr]
+    assert decode(encode(with_backlog)).offline_backlog == 4321  # type: ignore[union-attr]
+    app = _edge(tmp_path)
+    try:
+        _register(app, fomo, "cam")
+        assert isinstance(_call(app, with_backlog), OfflineAck)
+        entry = next(d for d in stats_json(app.core)["devices"] if d["device_id"] == "cam")
+        assert entry["offline_backlog"] == 4321 and entry["offline"] == 3
+        report = _report(fomo, "cam", _records(fomo, 2, start_s=T0 + 1, every_s=0.01))
+        assert isinstance(_call(app, report), OfflineAck)  # caught up: no trailer, backlog 0
+        assert app.core.devices["cam"].offline_backlog == 0
+    finally:
+        app.stop()

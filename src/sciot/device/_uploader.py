@@ -165,6 +165,7 @@ class ReportUploader:
             records=tuple(records),
             seq=self._seq(),
             sent_at_s=self._wall_clock(),
+            offline_backlog=min(len(self.queue), 0xFFFFFFFF),
         )
         return encode(report, encoding=TensorEncoding.RAW_ZLIB)
 
@@ -215,6 +216,7 @@ class ReportUploader:
             last_transfer=self._exchange.last_transfer,
             seq=self._seq(),
             sent_at_s=self._wall_clock(),
+            offline_backlog=min(len(self.queue), 0xFFFFFFFF),
         )
         encoding = TensorEncoding.RAW_ZLIB if self.config.report_results else TensorEncoding.RAW
         return encode(report, encoding=encoding)

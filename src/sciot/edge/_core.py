@@ -436,7 +436,12 @@ class EdgeCore:
         if refused is not None:
             return refused
         next_cut = self.registry.count_local(
-            record, msg.records, offline=False, uplink_bytes=uplink_bytes, now_s=now_s
+            record,
+            msg.records,
+            offline=False,
+            uplink_bytes=uplink_bytes,
+            now_s=now_s,
+            offline_backlog=msg.offline_backlog,
         )
         self.mailbox.post(
             msg.device_id,
@@ -469,7 +474,12 @@ class EdgeCore:
         if refused is not None:
             return refused
         next_cut = self.registry.count_local(
-            record, msg.records, offline=True, uplink_bytes=0, now_s=now_s
+            record,
+            msg.records,
+            offline=True,
+            uplink_bytes=0,
+            now_s=now_s,
+            offline_backlog=msg.offline_backlog,
         )
         if msg.records:
             self.mailbox.post(msg.device_id, record.model, now_s, outage=True)

@@ -58,6 +58,8 @@ class DeviceRecord:
     uplink_bytes: int = 0
     downlink_bytes: int = 0
     planned: int = 0
+    offline_backlog: int = 0
+    """Offline records the device said were still queued, in its latest report."""
     recent_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     """End-to-end seconds of the latest inferences the edge served or was told of."""
 
@@ -92,6 +94,8 @@ class EdgeDeviceStats:
     """Percentiles of the last ``LATENCY_WINDOW`` end-to-end latencies (None before any)."""
     transport: str = ""
     """The transport of the device's latest accepted frame ("" when not told)."""
+    offline_backlog: int = 0
+    """Offline records still queued on the device, as its latest report said."""
 
 
 class DeviceRegistry:
@@ -196,6 +200,7 @@ class DeviceRegistry:
         offline: bool,
         uplink_bytes: int,
         now_s: float,
+        offline_backlog: int = 0,
     ) -> int:
         """Inferences the device ran alone (device-only by decision, or ``offline``), counted
         at the cut each record names; returns the device's next cut."""
@@ -214,6 +219,7 @@ class DeviceRegistry:
                 record.recent_s.append(r.device_seconds)
             record.last_seen_s = now_s
             record.uplink_bytes += uplink_bytes
+            record.offline_backlog = offline_backlog
             return record.next_cut
 
     def count_downlink(self, record: DeviceRecord, downlink_bytes: int) -> None:
@@ -257,6 +263,7 @@ def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
         p50_ms=_percentile_ms(recent, 0.50),
         p95_ms=_percentile_ms(recent, 0.95),
         transport=r.transport,
+        offline_backlog=r.offline_backlog,
     )
 
 

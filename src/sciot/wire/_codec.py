@@ -167,9 +167,13 @@ def _body(msg: Message, encoding: TensorEncoding) -> bytearray:
         out += _U16.pack(msg.num_ops) + _U32.pack(msg.max_frame_bytes)
     elif isinstance(msg, OfflineReport):
         _put_records(out, msg.records, encoding)
+        if msg.offline_backlog:  # optional trailer: a frame without it is the old layout
+            out += _U32.pack(msg.offline_backlog)
     elif isinstance(msg, DeviceOnlyReport):
         _put_transfer(out, msg.last_transfer)
         _put_records(out, msg.records, encoding)
+        if msg.offline_backlog:
+            out += _U32.pack(msg.offline_backlog)
     elif isinstance(msg, OfflineAck):
         out += _U32.pack(msg.accepted) + _U16.pack(msg.next_cut)
     else:

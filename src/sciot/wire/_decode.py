@@ -265,24 +265,33 @@ def _decode_infer_response(r: _Reader, h: _Header) -> Message:
 
 
 def _decode_offline_report(r: _Reader, h: _Header) -> Message:
+    records = _read_records(r)
     return OfflineReport(
         device_id=h.device_id,
         model_id=h.model_id,
         seq=h.seq,
-        records=_read_records(r),
+        records=records,
         sent_at_s=h.sent_at_s,
+        offline_backlog=_read_backlog(r),
     )
+
+
+def _read_backlog(r: _Reader) -> int:
+    """The optional trailing offline backlog of a report (absent in older frames: 0)."""
+    return r.u32("offline_backlog") if r.pos < len(r.data) else 0
 
 
 def _decode_device_only_report(r: _Reader, h: _Header) -> Message:
     transfer = _read_transfer(r)
+    records = _read_records(r)
     return DeviceOnlyReport(
         device_id=h.device_id,
         model_id=h.model_id,
         seq=h.seq,
-        records=_read_records(r),
+        records=records,
         last_transfer=transfer,
         sent_at_s=h.sent_at_s,
+        offline_backlog=_read_backlog(r),
     )
 
 

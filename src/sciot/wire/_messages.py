@@ -230,6 +230,12 @@ class OfflineRecord:
         _check_seconds("offline device_op_seconds", self.device_op_seconds)
 
 
+def _check_backlog(backlog: int) -> None:
+    """A device's offline backlog travels as a u32."""
+    if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= 0xFFFFFFFF:
+        raise LocalProtocolError(f"offline_backlog {backlog!r} outside 0..2**32-1")
+
+
 def _check_record_count(kind: str, records: tuple[OfflineRecord, ...]) -> None:
     """A report's record count travels as a u16."""
     if len(records) > 0xFFFF:
@@ -247,10 +253,14 @@ class OfflineReport:
     records: tuple[OfflineRecord, ...]
     seq: int = 0
     sent_at_s: float = 0.0
+    offline_backlog: int = 0
+    """Offline records still queued on the device after this report (an optional trailing
+    field: frames without it decode as 0)."""
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_record_count("offline", self.records)
+        _check_backlog(self.offline_backlog)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,10 +280,13 @@ class DeviceOnlyReport:
     last_transfer: TransferSample | None = None
     seq: int = 0
     sent_at_s: float = 0.0
+    offline_backlog: int = 0
+    """Offline records queued on the device when it sent this report (optional, as above)."""
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
         _check_record_count("device-only", self.records)
+        _check_backlog(self.offline_backlog)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
