@@ -80,21 +80,23 @@ def _run_device(run: DeviceRun, x: np.ndarray, stop: threading.Event) -> None:
         run.error = exc
 
 
-@pytest.fixture
-def edge(tmp_path: Path) -> Iterator[tuple[RunningServer, Path]]:
+@pytest.fixture(params=["fixed:6", "adaptive"])
+def edge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[RunningServer, Any]]:
+    """A fixed cut makes every inference split (the tails of both versions run); the adaptive
+    planner shows the new version's cuts are planned from fresh measurements."""
     telemetry = tmp_path / "telemetry.sqlite"
     config = EdgeConfig.from_mapping(
         {
             "host": "127.0.0.1",
             "port": 0,
-            "planner": {"policy": "fixed:6"},
+            "planner": {"policy": request.param},
             "auth": {"operator_token": OPERATOR_TOKEN},
             "telemetry": {"path": str(telemetry), "flush_interval_s": 0.05},
         }
     )
-    server, _app = start_edge(config)
+    server, app = start_edge(config)
     try:
-        yield server, telemetry
+        yield server, app
     finally:
         server.stop()
 
@@ -123,9 +125,11 @@ def _wait(predicate: Any, what: str, runs: list[DeviceRun], limit_s: float = 60.
 
 
 def test_hot_swap_while_devices_run_loses_nothing_and_never_mixes_versions(
-    edge: tuple[RunningServer, Path], tmp_path: Path
+    edge: tuple[RunningServer, Any], tmp_path: Path
 ) -> None:
-    server, telemetry = edge
+    server, app = edge
+    telemetry = tmp_path / "telemetry.sqlite"
+    fixed = app.core.policy.startswith("fixed:")
     old_bytes = demo_model_path("fomo96").read_bytes()
     new_bytes = second_version(old_bytes)
     old_id, new_id = load_model(old_bytes).model_id, load_model(new_bytes).model_id
@@ -195,7 +199,11 @@ def test_hot_swap_while_devices_run_loses_nothing_and_never_mixes_versions(
                 assert np.array_equal(outputs[tensor], want), (run.client.config.device_id, seq)
             device_rows.add((run.client.config.device_id, seq, model_id))
         modes = {mode for _, model_id, mode, _ in run.results if model_id == new_id}
-        assert InferenceMode.SPLIT in modes  # the new version's tails ran on the edge
+        if fixed:
+            assert InferenceMode.SPLIT in modes  # the new version's tails ran on the edge
+    for device in app.core.stats():
+        # Registered on the new version, whose planner has planned it since.
+        assert device.model_id == new_id and device.planner_updates > 0, device
 
     server.stop()
     with sqlite3.connect(telemetry) as db:

@@ -249,7 +249,8 @@ def _build_api(edge: EdgeApp) -> FastAPI:
 
     @api.post("/api/registration")
     def registration(body: RegistrationBody) -> dict[str, Any]:
-        register = _register_message(body, next(iter(core.models)))
+        # The first configured label's current version (deployments append to core.models).
+        register = _register_message(body, next(iter(core.versions.current.values())))
         reply = decode(core.handle_frame(encode(register), time.time()).frame)
         if isinstance(reply, ErrorFrame):
             raise HTTPException(status_code=int(reply.code), detail=reply.reason)
