@@ -122,7 +122,8 @@ def device_command(
         if on_main_thread:
             signal.signal(signal.SIGINT, previous)
     _print_summary(stats)
-    mostly_local = stats.inferences >= 10 and (stats.split + stats.edge_only) * 20 < stats.inferences
+    left_device = stats.split + stats.edge_only
+    mostly_local = stats.inferences >= 10 and left_device * 20 < stats.inferences
     if mostly_local and settings.speed_factor <= 1.0 and emulated_link is None:
         typer.echo(_NO_SPLIT_HINT, err=True)
     if json_path is not None:
