@@ -131,6 +131,9 @@ def test_a_deployed_version_is_served_as_a_file_devices_can_verify(edge: Running
     assert retired.status_code == 404 and OLD_ID in retired.json()["detail"]
     graph = fetch_successor(edge.http_url, NEW_ID, ca_file=None, timeout_s=10.0)
     assert graph.model_id == NEW_ID
+    # A SCIoT-style registration without a model id gets the label's current version.
+    joined = httpx.post(f"{edge.http_url}/api/registration", json={"device_id": "sciot-1"})
+    assert joined.status_code == 200 and joined.json()["model_id"] == NEW_ID
 
 
 def test_an_edge_without_operator_token_refuses_deploys(tmp_path: Path) -> None:
