@@ -132,12 +132,16 @@ def test_trace_scenarios_run_over_the_shared_trace(tmp_path: Path) -> None:
     )
     result = run_simulation(config, tmp_path, model=TINY)
     means = {(r["scenario"], r["policy"]): r for r in result.summary}
-    # EV-DO carries ~100 kB/s: sending the 110 kB input takes about a second.
-    assert float(means[("trace", "edge-only")]["mean_ms"]) > 500  # type: ignore[arg-type]
-    # Three clients share one FIFO bottleneck: each waits behind the others.
-    multi = float(means[("trace_multi_client", "edge-only")]["mean_ms"])  # type: ignore[arg-type]
-    assert multi > 2 * float(means[("trace", "edge-only")]["mean_ms"])  # type: ignore[arg-type]
+    # EV-DO carries ~100 kB/s: the 110 kB input would take about a second, so nearly every
+    # edge-only request times out (200 ms) and the device finishes it alone.
+    edge_only = means[("trace", "edge-only")]
+    assert int(edge_only["failed"]) > 0.9 * int(edge_only["inferences"])  # type: ignore[call-overload]
+    assert float(edge_only["mean_ms"]) > 200  # type: ignore[arg-type]
     assert float(means[("trace", "oracle-dynamic")]["regret_dynamic"]) == 1.0  # type: ignore[arg-type]
+    # The per-request bound offloads only what the trace lets through in time.
+    assert float(means[("trace", "oracle-dynamic")]["mean_ms"]) < 0.5 * float(  # type: ignore[arg-type]
+        edge_only["mean_ms"]  # type: ignore[arg-type]
+    )
     assert set(TRACE_SCENARIOS) >= {"trace", "trace_multi_client", "trace_thermal"}
 
 

@@ -60,11 +60,13 @@ def spread_head_s(shares_s: Iterable[float], cut: int, head_s: float) -> dict[in
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """One exchange's bytes and network time, as the device reports it."""
+    """One exchange's bytes and network time, as the device reports it (``transport``: the
+    link it went over, when the device uses more than one; ``None``: the current one)."""
 
     uplink_bytes: int
     downlink_bytes: int
     seconds: float
+    transport: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +80,7 @@ class Round:
     latencies: list[tuple[int, float]] = field(default_factory=list)
     outage: bool = False
     inferences: int = 1  # how many inferences the round's observations cover
+    transport: str | None = None  # the one the round's message came over, when told
 
 
 def feed_round(planner: Planner, device_id: str, now_s: float, observed: Round) -> Decision:
@@ -98,7 +101,10 @@ def feed_round(planner: Planner, device_id: str, now_s: float, observed: Round) 
             downlink_bytes=t.downlink_bytes,
             seconds=t.seconds,
             now_s=now_s,
+            transport=t.transport,
         )
+    if observed.transport is not None:  # the decision goes out over this one
+        planner.use_transport(device_id, observed.transport)
     for cut, seconds in observed.latencies:
         planner.observe_latency(device_id, cut, seconds, now_s)
     if observed.outage:
@@ -243,10 +249,19 @@ class ObservationChannel:
         self._round(now_s + transfer.seconds, observed)
         self._last_transfer = transfer
 
-    def failed(self, *, now_s: float) -> None:
-        """The edge was unreachable: the device runs locally and the planner hears of it."""
+    def failed(self, *, now_s: float, censored: Transfer | None = None) -> None:
+        """No reply within the timeout: the device runs locally and the planner hears of it.
+
+        ``censored`` is what was sent and the timeout waited: a transfer that took at least
+        that long. The planner gets it as a sample at the bound, so a cut whose tensor cannot
+        cross the link in time stops looking worth a probe (a timed-out probe that taught
+        nothing would be repeated after every backoff).
+        """
         self._last_transfer = self._last_latency = None
-        self._round(now_s, Round(outage=True))
+        observed = Round(outage=True)
+        if censored is not None and censored.uplink_bytes > 0:
+            observed.transfers.append(censored)
+        self._round(now_s, observed)
         self.decision = self.published
 
 

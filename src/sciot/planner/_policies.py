@@ -129,7 +129,12 @@ class AdaptivePolicy:
             or state.requests - state.last_change_request < opts.settle_requests
         )
         if candidates.any():
-            cut = int(np.argmin(np.where(candidates, p.cost_lo, np.inf)))
+            if p.link.samples == 0:
+                # Nothing known of the link: learn it with the smallest transfer first, not
+                # with the cut whose cost merely looks lowest while the network counts zero.
+                cut = int(np.argmin(np.where(candidates, state.request_bytes, np.inf)))
+            else:
+                cut = int(np.argmin(np.where(candidates, p.cost_lo, np.inf)))
             gap = opts.urgent_gap if urgent else _steady_gap(opts.probe_gap, p, cut, best)
             if since_probe >= gap:
                 reason = "probe: could beat the best" + (" (unknown)" if not p.known[cut] else "")

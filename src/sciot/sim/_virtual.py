@@ -152,7 +152,8 @@ class VirtualLoop:
         outcome = realised.outcome
         done_s = outcome.started_s + outcome.latency_s
         if outcome.failed:
-            channel.failed(now_s=done_s)
+            sent = Transfer(outcome.uplink_bytes, 0, self.env.timeout_s)
+            channel.failed(now_s=done_s, censored=sent)
         elif outcome.cut == self.env.space.num_ops:
             if channel.device_only(started_s=outcome.started_s, device_op_s=outcome.device_op_s):
                 self._report(channel, done_s, rng)

@@ -251,8 +251,9 @@ class Environment:
     """A device, an edge and the link between them, with true costs known to the simulator.
 
     A device-only request sends a ``report_bytes`` report off the request path (its time is
-    observed but not part of the latency). During an outage an offloading request waits
-    ``timeout_s`` and then runs the rest of the model on the device.
+    observed but not part of the latency). During an outage, or when the reply would take
+    ``timeout_s`` or longer, an offloading request waits ``timeout_s`` and then runs the rest
+    of the model on the device.
     """
 
     space: SplitSpace
@@ -285,6 +286,8 @@ class Environment:
         head_s, tail_s = float(device[:cut].sum()), float(edge[cut:].sum())
         up = int(self.space.crossing_bytes[cut])
         network = self.link.expected_exchange_s(up, self.space.result_bytes, now_s + head_s, tail_s)
+        if network + tail_s >= self.timeout_s:  # the device gives up and finishes alone
+            return float(device.sum()) + self.timeout_s
         return head_s + tail_s + network
 
     def run(
@@ -339,6 +342,24 @@ class Environment:
             )
         edge_ops = self.edge.sample_op_s(cut, n, send_s, rng)
         network_s = self.link.exchange_s(up, down, send_s, float(edge_ops.sum()), rng)
+        if network_s + float(edge_ops.sum()) >= self.timeout_s:
+            # No reply within the device's timeout (a stall in a traced link, a huge tensor
+            # over a slow one): it gives up after timeout_s and runs the rest itself.
+            rest = self.device.sample_op_s(cut, n, send_s, rng) * device_factor
+            all_ops = np.concatenate((device_ops, rest))
+            return Outcome(
+                cut=cut,
+                started_s=now_s,
+                latency_s=float(all_ops.sum()) + self.timeout_s,
+                device_op_s=all_ops,
+                edge_op_s=empty,
+                network_s=0.0,
+                uplink_bytes=up,
+                downlink_bytes=0,
+                failed=True,
+                report_bytes=0,
+                report_s=0.0,
+            )
         return Outcome(
             cut=cut,
             started_s=now_s,
@@ -359,6 +380,14 @@ class Environment:
         if len(outcome.device_op_s):
             planner.observe_device_ops(device_id, _op_map(0, outcome.device_op_s), done_s)
         if outcome.failed:
+            if outcome.uplink_bytes > 0:  # sent, no reply in time: a transfer at least this long
+                planner.observe_transfer(
+                    device_id,
+                    uplink_bytes=outcome.uplink_bytes,
+                    downlink_bytes=0,
+                    seconds=self.timeout_s,
+                    now_s=done_s,
+                )
             planner.observe_failure(device_id, done_s)
             return
         if len(outcome.edge_op_s):

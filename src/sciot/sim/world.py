@@ -114,6 +114,9 @@ class World:
             up = int(env.space.crossing_bytes[cut])
             send_s = now_s + float(head[cut])
             network_s = env.link.expected_exchange_s(up, down, send_s, float(tail[cut]))
+            if network_s + float(tail[cut]) >= env.timeout_s:  # timed out: finished alone
+                costs[cut] = head[n] + env.timeout_s
+                continue
             extra_s = self.effects.overhead_s(up + down) + self._cross_s(up + down, now_s)
             wait_s = self.edge.wait_s(send_s + network_s / 2)
             costs[cut] = head[cut] + tail[cut] + network_s + extra_s + wait_s
