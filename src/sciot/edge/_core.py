@@ -196,7 +196,7 @@ class EdgeCore:
             if problem:
                 # Counted against no device: the frame does not speak for the id it names.
                 return self._refuse(ErrorCode.UNAUTHORIZED, problem, msg, count_device=False)
-        reply = self._route(msg, data, now_s)
+        reply = self._route(msg, data, now_s, transport)
         if reply.status == 200 and (transport or self.versions.superseded):
             record = self.registry.get(msg.device_id)
             if record is not None:
@@ -240,17 +240,18 @@ class EdgeCore:
         self.versions.retire(unused)
         log.info("retired model version(s) %s: no device uses them", ", ".join(sorted(unused)))
 
-    def _route(self, msg: Message, data: bytes, now_s: float) -> Reply:
-        """The reply to a decoded (and, with tokens on, authenticated) frame."""
+    def _route(self, msg: Message, data: bytes, now_s: float, transport: str = "") -> Reply:
+        """The reply to a decoded (and, with tokens on, authenticated) frame that came over
+        ``transport`` (the planner keeps one link estimate per transport)."""
         try:
             if isinstance(msg, InferRequest):
-                return self._infer(msg, len(data), now_s)
+                return self._infer(msg, len(data), now_s, transport)
             if isinstance(msg, Register):
-                return self._register(msg, now_s)
+                return self._register(msg, now_s, transport)
             if isinstance(msg, DeviceOnlyReport):
-                return self._device_only(msg, len(data), now_s)
+                return self._device_only(msg, len(data), now_s, transport)
             if isinstance(msg, OfflineReport):
-                return self._offline(msg, now_s)
+                return self._offline(msg, now_s, transport)
         except ExecutionError as exc:
             log.warning("tail failed for %s: %s", msg.device_id, exc)
             return self._refuse(ErrorCode.INTERNAL, f"the edge failed to run the tail: {exc}", msg)
@@ -285,13 +286,13 @@ class EdgeCore:
 
     # ---------------------------------------------------------------- messages
 
-    def _register(self, msg: Register, now_s: float) -> Reply:
+    def _register(self, msg: Register, now_s: float, transport: str = "") -> Reply:
         with self._versions_lock:  # a version is not retired between lookup and registration
-            reply = self._register_locked(msg, now_s)
+            reply = self._register_locked(msg, now_s, transport)
             self._retire_unused()
         return reply
 
-    def _register_locked(self, msg: Register, now_s: float) -> Reply:
+    def _register_locked(self, msg: Register, now_s: float, transport: str) -> Reply:
         model = self.models.get(msg.model_id)
         if model is None:
             served = ", ".join(f"{m.label} ({m.model_id})" for m in self.models.values())
@@ -309,7 +310,9 @@ class EdgeCore:
                 "(limits.max_devices); retry later",
                 msg,
             )
-        cut = self.mailbox.first_cut(msg.device_id, model, msg.profile.op_seconds, now_s)
+        cut = self.mailbox.first_cut(
+            msg.device_id, model, msg.profile.op_seconds, now_s, transport=transport
+        )
         self.registry.register(msg.device_id, model, kind=msg.profile.kind, cut=cut, now_s=now_s)
         ack = RegisterAck(
             device_id=msg.device_id,
@@ -339,7 +342,9 @@ class EdgeCore:
             )
         return record
 
-    def _infer(self, msg: InferRequest, uplink_bytes: int, now_s: float) -> Reply:
+    def _infer(
+        self, msg: InferRequest, uplink_bytes: int, now_s: float, transport: str = ""
+    ) -> Reply:
         record = self._lookup(msg)
         if isinstance(record, Reply):
             return record
@@ -394,6 +399,8 @@ class EdgeCore:
             device_op_seconds=(msg.device_op_seconds,),
             edge_ops=model.edge_op_seconds(cut, edge_s) if cut < model.num_ops else None,
             transfer=transfer,
+            transport=transport,
+            transfer_transport=record.transport or transport,
         )
         if self.telemetry is not None:
             self.telemetry.append(
@@ -416,7 +423,9 @@ class EdgeCore:
             )
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
 
-    def _device_only(self, msg: DeviceOnlyReport, uplink_bytes: int, now_s: float) -> Reply:
+    def _device_only(
+        self, msg: DeviceOnlyReport, uplink_bytes: int, now_s: float, transport: str = ""
+    ) -> Reply:
         """Inferences the device ran alone by decision: recorded one row each like any other
         inference, their timings and the report's transfer sample fed to the planner, and the
         ack carries the next cut so exploration can move the device back to splitting."""
@@ -449,6 +458,8 @@ class EdgeCore:
             now_s,
             device_op_seconds=[r.device_op_seconds for r in msg.records],
             transfer=msg.last_transfer,
+            transport=transport,
+            transfer_transport=record.transport or transport,
         )
         # Device-only inferences cost the edge nothing: no bytes, no edge time.
         self._local_rows(msg, record.model.model_id, next_cut, 0, 0.0, "device_only")
@@ -457,7 +468,7 @@ class EdgeCore:
         self.registry.count_downlink(record, len(frame))
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
 
-    def _offline(self, msg: OfflineReport, now_s: float) -> Reply:
+    def _offline(self, msg: OfflineReport, now_s: float, transport: str = "") -> Reply:
         record = self._lookup(msg)
         if isinstance(record, Reply):
             return record
@@ -482,7 +493,7 @@ class EdgeCore:
             offline_backlog=msg.offline_backlog,
         )
         if msg.records:
-            self.mailbox.post(msg.device_id, record.model, now_s, outage=True)
+            self.mailbox.post(msg.device_id, record.model, now_s, outage=True, transport=transport)
         # Offline inferences never reached the edge: what it did not see is unknown (NULL).
         self._local_rows(msg, record.model.model_id, None, None, None, "offline")
         self._make_durable()

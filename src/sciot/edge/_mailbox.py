@@ -42,7 +42,10 @@ class PendingObservations:
     model: ServedModel
     device_ops: dict[int, float] = field(default_factory=dict)
     edge_ops: dict[int, float] = field(default_factory=dict)
-    transfers: list[TransferSample] = field(default_factory=list)
+    transfers: list[tuple[TransferSample, str]] = field(default_factory=list)
+    """Each with the transport it went over (the device's previous frame's)."""
+    transport: str = ""
+    """The transport of the device's newest frame: the planner decides with its link."""
     outages: int = 0
     """Offline reports received: the device's split attempts failed since the last round."""
     now_s: float = 0.0
@@ -102,11 +105,19 @@ class PlannerMailbox:
             self.planners.pop(model_id, None)
 
     def first_cut(
-        self, device_id: str, model: ServedModel, op_seconds: Sequence[float], now_s: float
+        self,
+        device_id: str,
+        model: ServedModel,
+        op_seconds: Sequence[float],
+        now_s: float,
+        *,
+        transport: str = "",
     ) -> int:
-        """A registering device's cut, decided at once from the profile it sent."""
+        """A registering device's cut, decided at once from the profile it sent (with the
+        link estimates of the ``transport`` it registered over)."""
         planner = self.planners[model.model_id]
         with self.planner_lock:
+            planner.use_transport(device_id, transport)
             if op_seconds:
                 planner.observe_device_ops(
                     device_id, dict(enumerate(op_seconds[: model.num_ops])), now_s
@@ -123,10 +134,16 @@ class PlannerMailbox:
         edge_ops: dict[int, float] | None = None,
         transfer: TransferSample | None = None,
         outage: bool = False,
+        transport: str = "",
+        transfer_transport: str | None = None,
     ) -> None:
         """Leave measurements for the next planner round. ``device_op_seconds`` lists per-op
         timings oldest first, so the newest timing of an op wins; only the newest
-        :data:`MAX_PENDING_TRANSFERS` transfer samples are kept."""
+        :data:`MAX_PENDING_TRANSFERS` transfer samples are kept.
+
+        ``transport`` is the one the measurements came over; ``transfer_transport`` the one
+        the ``transfer`` sample measured (the device's previous exchange; default: the same).
+        """
         with self._lock:
             pending = self._pending.get(device_id)
             if pending is None or pending.model is not model:
@@ -139,9 +156,11 @@ class PlannerMailbox:
             if transfer is not None:
                 if len(pending.transfers) >= MAX_PENDING_TRANSFERS:
                     del pending.transfers[0]
-                pending.transfers.append(transfer)
+                went_over = transport if transfer_transport is None else transfer_transport
+                pending.transfers.append((transfer, went_over))
             if outage:
                 pending.outages += 1
+            pending.transport = transport
             pending.now_s = now_s
         self.wakeup.set()
 
@@ -185,14 +204,16 @@ class PlannerMailbox:
                 planner.observe_device_ops(device_id, pending.device_ops, now_s)
             if pending.edge_ops:
                 planner.observe_edge_ops(device_id, pending.edge_ops, now_s)
-            for t in pending.transfers:
+            for t, went_over in pending.transfers:
                 planner.observe_transfer(
                     device_id,
                     uplink_bytes=t.uplink_bytes,
                     downlink_bytes=t.downlink_bytes,
                     seconds=t.seconds,
                     now_s=now_s,
+                    transport=went_over,
                 )
+            planner.use_transport(device_id, pending.transport)
             if pending.outages:
                 # After the transfers: the outage is the newest news about the link.
                 planner.observe_failure(device_id, now_s)

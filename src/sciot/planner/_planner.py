@@ -90,18 +90,26 @@ class Planner:
         downlink_bytes: int,
         seconds: float,
         now_s: float,
+        transport: str | None = None,
     ) -> None:
         """Network time of one request (round trip minus edge compute) and its bytes.
 
         Device-only requests should report their small result report too: transfers of very
-        different sizes are what separates bandwidth from round-trip time.
+        different sizes are what separates bandwidth from round-trip time. ``transport``
+        names the link the exchange went over (each has its own estimates; default: the
+        device's current one) and becomes the device's current transport.
         """
         self.state(device_id).observe_transfer(
             uplink_bytes=uplink_bytes,
             downlink_bytes=downlink_bytes,
             seconds=seconds,
             now_s=_check_time(now_s),
+            transport=None if transport is None else _check_transport(transport),
         )
+
+    def use_transport(self, device_id: str, transport: str) -> None:
+        """The device now talks over ``transport``: decide with that link's estimates."""
+        self.state(device_id).use_transport(_check_transport(transport))
 
     def observe_latency(self, device_id: str, cut: int, seconds: float, now_s: float) -> None:
         """End-to-end latency of one request at ``cut`` (device + edge + network)."""
@@ -132,6 +140,12 @@ class Planner:
 
     def devices(self) -> tuple[str, ...]:
         return tuple(self._states)
+
+
+def _check_transport(transport: str) -> str:
+    if not isinstance(transport, str) or len(transport) > 32:
+        raise PlannerError(f"a transport must be a short name such as 'tcp', got {transport!r}")
+    return transport
 
 
 def _check_time(now_s: float) -> float:

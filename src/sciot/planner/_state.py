@@ -49,12 +49,19 @@ class DeviceState:
         self.request_bytes = space.request_bytes()
         self.device = OpTimes(n, alpha=alpha)
         self.edge = OpTimes(n, alpha=alpha)
-        self.link = LinkEstimator(prior_bytes_per_s=prior_bytes_per_s)
+        self.prior_bytes_per_s = prior_bytes_per_s
+        # One link per transport the device has used: TCP to the edge and MQTT through a broker
+        # are different paths, so their round trips and bandwidths are learnt apart. Decisions
+        # use the link of ``transport``, the one the device used last.
+        self.transport = ""
+        self.links: dict[str, LinkEstimator] = {
+            "": LinkEstimator(prior_bytes_per_s=prior_bytes_per_s)
+        }
+        self._sciot_bytes_per_s: dict[str, float | None] = {"": None}
         self.sciot_device_s = np.zeros(n)
         self.sciot_edge_s = np.zeros(n)
         self.sciot_device_known = np.zeros(n, dtype=bool)
         self.sciot_edge_known = np.zeros(n, dtype=bool)
-        self.sciot_bytes_per_s: float | None = None
         self.requests = 0
         self.last_probe_request = -(10**9)
         self.last_change_request = -(10**9)
@@ -67,6 +74,29 @@ class DeviceState:
         # Per-device memory of policies that need one (keyed by policy name).
         self.policy_data: dict[str, object] = {}
         self._op_sums: _OpSums | None = None
+
+    @property
+    def link(self) -> LinkEstimator:
+        """The link estimator of the transport the device used last."""
+        return self.links[self.transport]
+
+    @property
+    def sciot_bytes_per_s(self) -> float | None:
+        """The SCIoT baseline's bandwidth (its last message's) on the current transport."""
+        return self._sciot_bytes_per_s[self.transport]
+
+    def use_transport(self, transport: str) -> None:
+        """Decide from now on with ``transport``'s link (a new one starts from the prior).
+
+        A switch counts as a change, so exploring policies re-examine the cuts on that link.
+        """
+        if transport == self.transport:
+            return
+        if transport not in self.links:
+            self.links[transport] = LinkEstimator(prior_bytes_per_s=self.prior_bytes_per_s)
+            self._sciot_bytes_per_s[transport] = None
+        self.transport = transport
+        self.last_change_request = self.requests
 
     def cached_op_sums(self) -> _OpSums | None:
         """Per-op sums computed since the last per-op observation, if any."""
@@ -96,16 +126,27 @@ class DeviceState:
             self.last_change_request = self.requests
 
     def observe_transfer(
-        self, *, uplink_bytes: int, downlink_bytes: int, seconds: float, now_s: float
+        self,
+        *,
+        uplink_bytes: int,
+        downlink_bytes: int,
+        seconds: float,
+        now_s: float,
+        transport: str | None = None,
     ) -> None:
+        """One exchange's bytes and network time on ``transport`` (default: the current one),
+        which becomes the current transport: the newest news about the device's link."""
         for name, value in (("uplink_bytes", uplink_bytes), ("downlink_bytes", downlink_bytes)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
                 raise PlannerError(f"{name} must be an integer >= 0, got {value!r}")
         total = int(uplink_bytes) + int(downlink_bytes)
+        if transport is not None:
+            self.use_transport(transport)
         if self.link.update(total, seconds, now_s):
             self.last_change_request = self.requests
         # SCIoT's estimate: the last message alone, round trip included.
-        self.sciot_bytes_per_s = total / seconds if total > 0 else self.sciot_bytes_per_s
+        if total > 0:
+            self._sciot_bytes_per_s[self.transport] = total / seconds
         self.failures = 0
         self.down_until_s = -math.inf
 
