@@ -237,7 +237,8 @@ def _build_api(edge: EdgeApp) -> FastAPI:
 
     @api.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "models": [m.label for m in core.models.values()]}
+        # One entry per label, also while an older version still serves its devices.
+        return {"status": "ok", "models": list(core.versions.current)}
 
     @api.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
