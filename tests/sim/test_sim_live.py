@@ -124,10 +124,10 @@ def test_live_run_through_a_real_edge(tmp_path: Path) -> None:
     network_ms = np.array([float(r["network_ms"]) for r in offloaded])
     assert network_ms.min() >= 3.0 and 12.0 < float(np.median(network_ms)) < 40.0
     outage = _rows(out / "edge_outage.csv")
-    failed = [r for r in outage if r["failed"] == "True"]
-    # The outage is [2/3, 1) s; a request started just before it is sent inside it.
-    assert failed and 0.6 <= float(failed[0]["start_s"]) < 1.0
-    assert any("link down" in r["reason"] for r in failed)
+    # The outage is [2/3, 1) s; a request started just before it is sent inside it. (Other
+    # failures -- a reply later than the timeout on a loaded machine -- are not the outage.)
+    down = [r for r in outage if r["failed"] == "True" and "link down" in r["reason"]]
+    assert down and 0.6 <= float(down[0]["start_s"]) < 1.0
     meta = json.loads((out / "run.json").read_text())
     assert meta["emulation"] == LIVE and meta["emulation_requested"] == "live"
     assert meta["kernel_netem"]["used"] is False and "live" in meta
