@@ -65,6 +65,12 @@ def check_fixed_cut(policy: str, models: Sequence[ServedModel]) -> None:
                 f"key 'planner.policy': {policy!r} names cut {cut}, but model {model.label} "
                 f"has cuts 0..{model.num_ops}"
             )
+        reason = model.graph.cut(cut).blocked_reason if cut < model.num_ops else None
+        if reason is not None:
+            raise ConfigError(
+                f"key 'planner.policy': {policy!r} names cut {cut}, which model {model.label} "
+                f"cannot be split at ({reason}); `sciot model inspect` lists the others"
+            )
 
 
 class PlannerMailbox:
@@ -84,10 +90,13 @@ class PlannerMailbox:
         self._pending: dict[str, PendingObservations] = {}
 
     def _planner_for(self, m: ServedModel) -> Planner:
+        # Candidates are exactly the cuts both sides can run; device-only needs no split.
+        allowed = (*(cut.splittable for cut in m.graph.cuts[: m.num_ops]), True)
         space = SplitSpace(
             num_ops=m.num_ops,
             crossing_bytes=(*m.crossing_bytes[:-1], 0),
             result_bytes=m.result_bytes,
+            allowed=allowed,
         )
         return Planner(space, self._policy, seed=self._seed)
 

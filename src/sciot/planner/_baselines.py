@@ -76,11 +76,12 @@ class NeurosurgeonPolicy:
             return _simple(self.name, cut, float(p.latency_s[cut]), "neurosurgeon: chosen", False)
         if not device_known:
             cut = n
-        elif not edge_known:
-            cut = 0
+        elif not edge_known:  # edge-only, or the allowed cut closest to it
+            cut = int(np.argmax(state.allowed))
         else:  # a transfer of another size than the input, to fit the link's line
             sizes = np.asarray(state.space.crossing_bytes[1:n], dtype=np.float64)
-            cut = 1 + int(np.argmin(sizes))
+            sizes[~state.allowed[1:n]] = np.inf
+            cut = 1 + int(np.argmin(sizes)) if np.isfinite(sizes).any() else n
         return _simple(self.name, cut, math.nan, "neurosurgeon: offline profile", True)
 
 
@@ -93,10 +94,11 @@ class ExploreGreedyPolicy:
 
     def decide(self, state: DeviceState, now_s: float) -> Decision:
         n = state.space.num_ops
+        # Device-only first, then every other allowed cut once, in order.
+        order = [n, *(int(k) for k in np.flatnonzero(state.allowed[:n]))]
         i = state.requests
-        if i <= n:
-            cut = n if i == 0 else i - 1
-            return _simple(self.name, cut, math.nan, "explore: every cut once", True)
+        if i < len(order):
+            return _simple(self.name, order[i], math.nan, "explore: every cut once", True)
         p = _mean_prediction(state, now_s)
         cut = _argmin_known(p, n)
         return _simple(self.name, cut, float(p.latency_s[cut]), "greedy: lowest predicted", False)
@@ -172,6 +174,7 @@ class LinUcbPolicy:
         if explore:
             width = np.sqrt(np.einsum("ij,jk,ik->i", x, np.linalg.inv(bandit.a), x))
             score = mean_ms - self.alpha * math.sqrt(bandit.residual_var) * width
+        score = np.where(state.allowed, score, np.inf)
         cut = int(np.argmin(score))
         reason = "linucb: optimistic" if explore else "linucb: greedy"
         return _simple(self.name, cut, float(mean_ms[cut]) / 1e3, reason, explore)

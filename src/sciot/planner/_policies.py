@@ -98,10 +98,11 @@ class AdaptivePolicy:
             return _decision(self.name, p, space.device_only_cut, "edge unreachable: backing off")
         if opts.p_local > 0 and state.rng.random() < opts.p_local:
             return _decision(self.name, p, space.device_only_cut, "local-inference mode", True)
-        feasible = state.constraints.feasible(
+        allowed = state.allowed
+        feasible = allowed & state.constraints.feasible(
             request_bytes=state.request_bytes, latency_s=p.latency_s
         )
-        feasible_lo = state.constraints.feasible(
+        feasible_lo = allowed & state.constraints.feasible(
             request_bytes=state.request_bytes, latency_s=p.latency_lo_s
         )
         cost = np.where(feasible, p.cost, np.inf)
@@ -115,7 +116,7 @@ class AdaptivePolicy:
             # Nothing known yet: device-only first. It needs no link, measures every device
             # op, and costs at most the device's time, where a first offload over an unknown
             # link may cost seconds (a big input over a slow cellular uplink).
-            usable = feasible_lo if feasible_lo.any() else np.ones_like(feasible_lo)
+            usable = feasible_lo if feasible_lo.any() else allowed
             cut = space.device_only_cut
             if not usable[cut]:
                 cut = int(np.argmin(np.where(usable, p.cost_lo, np.inf)))
@@ -203,6 +204,8 @@ class SciotPolicy:
         if self.p_local > 0 and state.rng.random() < self.p_local:
             return self._decision(state, n, "local-inference mode", True)
         cost = self._costs(state)
+        if not np.isfinite(cost).any():  # no allowed cut is measured yet: run locally
+            return self._decision(state, n, "no allowed cut measured: local", False)
         cut = int(np.argmin(cost))
         return self._decision(state, cut, "lowest SCIoT cost", False)
 
@@ -218,7 +221,8 @@ class SciotPolicy:
         network = sizes / speed if speed else np.zeros(n + 1)
         cost: FloatArray = device + edge + network
         cost[0] = np.inf  # never edge-only
-        # A cut needs every device layer before it measured; cut 1 is always allowed, so
+        cost[~state.allowed] = np.inf
+        # A cut needs every device layer before it measured; cut 1 needs none (if allowed), so
         # a fresh device starts by offloading after its first layer.
         unknown_before = np.concatenate(([0], np.cumsum(~state.sciot_device_known)))
         cost[2:][unknown_before[2:] > 0] = np.inf
@@ -270,6 +274,11 @@ class FixedPolicy:
 
     def decide(self, state: DeviceState, now_s: float) -> Decision:
         cut = self.resolve(state.space.num_ops)
+        if not state.space.is_allowed(cut):
+            raise PlannerError(
+                f"fixed cut {cut} is not a cut this model can be split at; "
+                "`sciot model inspect` lists the splittable cuts"
+            )
         p = predict(state, now_s, z=0.0, drift_per_s=0.0, max_age_s=math.inf)
         return _decision(self.name, p, cut, "fixed cut")
 
@@ -295,6 +304,7 @@ class OraclePolicy:
     def decide(self, state: DeviceState, now_s: float) -> Decision:
         n = state.space.num_ops
         costs = np.array([self.expected_s(k, now_s) for k in range(n + 1)])
+        costs[~state.allowed] = np.inf
         if self.fixed_cut is not None:
             cut = FixedPolicy(self.fixed_cut).resolve(n)
             reason = "oracle: best fixed cut"

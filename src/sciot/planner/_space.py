@@ -27,11 +27,16 @@ class SplitSpace:
     ``crossing_bytes[k]`` is what the device sends at cut k: ``crossing_bytes[0]`` is the raw
     input (edge-only) and ``crossing_bytes[N]`` must be 0 (device-only sends nothing on the
     request path). ``result_bytes`` is the answer the edge returns for any offloaded cut.
+    ``allowed[k]`` says whether cut k may be chosen at all (default: every cut): a cut the
+    model cannot be split at, or whose halves failed the run check, is never a candidate, so
+    no policy spends a request on a cut the device or the edge would refuse. Device-only
+    needs no split and is always allowed.
     """
 
     num_ops: int
     crossing_bytes: tuple[int, ...]
     result_bytes: int = 0
+    allowed: tuple[bool, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.num_ops, bool) or not isinstance(self.num_ops, int):
@@ -59,6 +64,28 @@ class SplitSpace:
             raise PlannerError(f"result_bytes must be an integer, got {self.result_bytes!r}")
         if self.result_bytes < 0:
             raise PlannerError(f"result_bytes must be >= 0, got {self.result_bytes}")
+        if self.allowed is not None:
+            allowed = tuple(bool(a) for a in self.allowed)
+            object.__setattr__(self, "allowed", allowed)
+            if len(allowed) != self.num_ops + 1:
+                raise PlannerError(
+                    f"allowed needs one entry per cut (num_ops + 1 = {self.num_ops + 1}), "
+                    f"got {len(allowed)}"
+                )
+            if not allowed[-1]:
+                raise PlannerError(
+                    f"allowed[{self.num_ops}] (device-only) must be True: running the whole "
+                    "model on the device needs no split"
+                )
+
+    def allowed_mask(self) -> npt.NDArray[np.bool_]:
+        """``allowed`` as a boolean array over cuts 0..N (all True when not given)."""
+        if self.allowed is None:
+            return np.ones(self.num_ops + 1, dtype=bool)
+        return np.array(self.allowed, dtype=bool)
+
+    def is_allowed(self, cut: int) -> bool:
+        return self.allowed is None or self.allowed[self.check_cut(cut)]
 
     @property
     def num_cuts(self) -> int:

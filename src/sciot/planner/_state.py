@@ -47,6 +47,7 @@ class DeviceState:
         self.rng = rng
         self.alpha = alpha
         self.request_bytes = space.request_bytes()
+        self.allowed = space.allowed_mask()
         self.device = OpTimes(n, alpha=alpha)
         self.edge = OpTimes(n, alpha=alpha)
         self.prior_bytes_per_s = prior_bytes_per_s
@@ -284,6 +285,7 @@ def predict(
     known = (sums[0, 2] == 0) & (sums[1, 2] == 0)
     if link.samples == 0:
         known[:n] = False
+    allowed = state.allowed
     latency_s = device_s + edge_s + network_s
     side_lo = np.maximum(0.0, sums[:, 0] - z * np.sqrt(variance))
     objective = state.objective
@@ -294,6 +296,11 @@ def predict(
     cost_lo = objective.cost(
         device_s=side_lo[0], edge_s=side_lo[1], network_s=network_lo, request_bytes=request_bytes
     )
+    # A cut that may not be chosen costs infinitely much and is never "known": every policy
+    # that minimises a predicted cost, or picks among known cuts, passes it over.
+    known &= allowed
+    cost[~allowed] = np.inf
+    cost_lo[~allowed] = np.inf
     return Prediction(
         device_s=device_s,
         edge_s=edge_s,
