@@ -19,7 +19,10 @@ app = typer.Typer(no_args_is_help=True)
 _NUMERIC_COLUMNS = frozenset({"op", "cut", "tensors", "bytes", "MACs"})
 
 ModelArg = Annotated[
-    str, typer.Argument(help="A .tflite file, or the name of a shipped demo model (fomo96).")
+    str,
+    typer.Argument(
+        metavar="MODEL", help="A .tflite file, or the name of a shipped demo model (fomo96)."
+    ),
 ]
 
 

@@ -113,7 +113,12 @@ class ModelGraph:
 def load_model(source: str | Path | bytes | bytearray | memoryview) -> ModelGraph:
     """Read and analyse a ``.tflite`` model from a path or from its bytes."""
     data = _read_source(source)
-    model = fb.parse_model(data)
+    try:
+        model = fb.parse_model(data)
+    except ModelError as exc:
+        if isinstance(source, bytes | bytearray | memoryview):
+            raise
+        raise ModelError(f"{source}: {exc}") from exc
     return _analyse(data, model)
 
 
