@@ -17,7 +17,10 @@ under fresh ids (the registry bound). Reported per phase:
 - what the attacker got accepted.
 
     .venv/bin/python bench/bench_soak.py [--minutes 10] [--devices 32] [--rate 20]
-        [--phases plain attack]
+        [--phases plain attack journal]
+
+``journal`` measures instead what the telemetry journal costs the request path: CPU per split
+inference in ``EdgeCore.handle_frame`` with it on and off, interleaved, in one process.
 
 Every phase is bounded by ``--minutes`` plus a fixed drain time.
 """
@@ -231,6 +234,58 @@ def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     }
 
 
+def journal_cost(workdir: Path, repeats: int = 5, frames: int = 4000) -> dict[str, float]:
+    """CPU microseconds per split inference in ``EdgeCore.handle_frame`` with the telemetry
+    journal on and off (interleaved, median of ``repeats``): the price of kill -9 durability."""
+    from sciot.edge import EdgeConfig, build_edge
+    from sciot.edge import _row_journal as journal
+    from sciot.model import load_model, split_model
+    from sciot.model.zoo import demo_model_path, load_demo_input
+    from sciot.runtime import SegmentExecutor
+    from sciot.wire import InferRequest, Register, Tensor, encode
+
+    graph = load_model(demo_model_path("fomo96"))
+    cut = graph.num_ops - 1
+    x = load_demo_input("fomo96", 0)
+    head = split_model(graph, cut).head
+    assert head is not None
+    values = SegmentExecutor(head).run({graph.inputs[0].name: x})
+    tensors = tuple(Tensor(name=n, array=values[n]) for n in graph.cut(cut).tensor_names)
+    config = EdgeConfig.from_mapping(
+        {"port": 0, "telemetry": {"path": str(workdir / "journal.sqlite")}}
+    )
+    app = build_edge(config)
+    app.start()
+    core = app.core
+    core.handle_frame(encode(Register(device_id="d", model_id=graph.model_id)), time.time())
+    frame = encode(
+        InferRequest(
+            device_id="d",
+            model_id=graph.model_id,
+            seq=1,
+            cut=cut,
+            tensors=tensors,
+            device_seconds=0.001,
+        )
+    )
+    real_write = journal.RowJournal.write
+    results: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        for _ in range(repeats):
+            for mode in ("on", "off"):
+                journal.RowJournal.write = (  # type: ignore[method-assign]
+                    real_write if mode == "on" else (lambda self, row: None)
+                )
+                started = time.process_time()
+                for _ in range(frames):
+                    core.handle_frame(frame, time.time())
+                results[mode].append((time.process_time() - started) / frames * 1e6)
+    finally:
+        journal.RowJournal.write = real_write  # type: ignore[method-assign]
+        app.stop()
+    return {mode: sorted(v)[len(v) // 2] for mode, v in results.items()}
+
+
 def slope(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (t, y) points (0 for fewer than two)."""
     if len(points) < 2:
@@ -248,7 +303,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=32)
     parser.add_argument("--rate", type=float, default=20.0, help="inferences/s per device")
     parser.add_argument(
-        "--phases", nargs="+", default=["plain", "attack"], choices=["plain", "attack"]
+        "--phases", nargs="+", default=["plain", "attack"], choices=["plain", "attack", "journal"]
     )
     args = parser.parse_args()
     print(
@@ -257,6 +312,15 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.phases:
+            if name == "journal":
+                cost = journal_cost(Path(tmp))
+                print(
+                    f"journal: handle_frame CPU {cost['on']:.1f} us/inference with the journal, "
+                    f"{cost['off']:.1f} without (median of 5 x 4000, cut N-1); "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+                continue
             r = run_phase(name, args, Path(tmp))
             print(
                 f"{r['phase']:>6}: done {r['done']}, missing rows {r['missing_rows']}, device lost "
