@@ -31,7 +31,7 @@ def test_a_device_is_planned_with_the_link_of_its_current_transport() -> None:
     slow = feed_round(planner, "cam", 2.0, _round("lora", 0.2, 5e3))
     assert slow.cut == SPACE.num_ops  # over a slow one, the device runs alone
     state = planner.state("cam")
-    assert set(state.links) == {"", "tcp", "lora"} and state.transport == "lora"
+    assert set(state.links) == {"tcp", "lora"} and state.transport == "lora"
     assert state.links["tcp"].estimate(2.0).rtt_s == pytest.approx(1e-3, rel=0.1)
 
     # Back on TCP with nothing new measured: TCP's estimates decide at once.

@@ -93,6 +93,13 @@ class DeviceState:
         """
         if transport == self.transport:
             return
+        unused = self.links[self.transport].estimate(0.0).samples == 0
+        if self.transport == "" and unused and transport not in self.links:
+            # The first transport named: the unnamed link, which nothing taught yet, is its.
+            self.links = {transport: self.links.pop("")}
+            self._sciot_bytes_per_s = {transport: self._sciot_bytes_per_s.pop("")}
+            self.transport = transport
+            return
         if transport not in self.links:
             self.links[transport] = LinkEstimator(prior_bytes_per_s=self.prior_bytes_per_s)
             self._sciot_bytes_per_s[transport] = None
