@@ -16,7 +16,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sciot.edge._models import ServedModel
 from sciot.wire import OfflineRecord
@@ -227,8 +227,15 @@ class DeviceRegistry:
             record.downlink_bytes += downlink_bytes
 
     def stats(self) -> list[EdgeDeviceStats]:
+        """Snapshots of every device. Only copying happens under the lock the request path
+        counts under; the sorting for percentiles and the means are done after it, so a
+        client polling ``/api/stats`` or ``/metrics`` holds up no inference for long."""
         with self._lock:
-            return [_snapshot(r) for r in self.devices.values()]
+            copies = [
+                replace(r, cuts=dict(r.cuts), recent_s=deque(r.recent_s, maxlen=LATENCY_WINDOW))
+                for r in self.devices.values()
+            ]
+        return [_snapshot(r) for r in copies]
 
 
 def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
