@@ -66,12 +66,18 @@ def test_sciot_device_runs_split_inference_over_each_transport(
     tmp_path: Path, serve_urls: dict[str, str], transport: str
 ) -> None:
     config = tmp_path / "device.yaml"
-    config.write_text(
-        f"device_id: cli-{transport}\ntransport: {transport}\nedge_url: {serve_urls[transport]}\n",
-        encoding="utf-8",
-    )
+    if transport == "tcp":  # --edge-url alone: its scheme picks the transport
+        config.write_text(f"device_id: cli-{transport}\n", encoding="utf-8")
+        url = ["--edge-url", serve_urls[transport]]
+    else:
+        config.write_text(
+            f"device_id: cli-{transport}\ntransport: {transport}\n"
+            f"edge_url: {serve_urls[transport]}\n",
+            encoding="utf-8",
+        )
+        url = []
     summary_path = tmp_path / "summary.json"
-    cmd = [sys.executable, "-m", "sciot", "device", "-c", str(config), "--count", "12", "-q"]
+    cmd = [sys.executable, "-m", "sciot", "device", "-c", str(config), *url, "--count", "12", "-q"]
     out = subprocess.run(
         [*cmd, "--json", str(summary_path)],
         capture_output=True,

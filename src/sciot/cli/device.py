@@ -81,8 +81,9 @@ def device_command(
 
     settings = DeviceConfig.from_yaml(config) if config is not None else DeviceConfig()
     if edge_url is not None:
+        changes = {"edge_url": edge_url, **_transport_of(edge_url, settings.transport)}
         settings = DeviceConfig.from_mapping(
-            {**settings.model_dump(), "edge_url": edge_url}, source="--edge-url"
+            {**settings.model_dump(), **changes}, source="--edge-url"
         )
     if token is not None:
         settings = DeviceConfig.from_mapping(
@@ -168,6 +169,20 @@ def _emulated_link(name: str | None) -> DemoLink | None:
         )
     link = DEMO_LINKS[name]
     return None if link.bandwidth_mbit_s is None else link
+
+
+_URL_TRANSPORTS = {"tcp": "tcp", "udp": "udp", "mqtt": "mqtt", "mqtts": "mqtt", "ws": "ws"}
+_URL_TRANSPORTS.update({"wss": "ws", "http": "http", "https": "http"})
+
+
+def _transport_of(url: str, configured: str) -> dict[str, str]:
+    """The transport an ``--edge-url`` names by its scheme: tcp://, udp:// and mqtt(s)://
+    pick theirs; an http(s):// URL keeps a configured ``ws`` (the WebSocket URL is derived
+    from it). Unknown schemes change nothing, so the settings' own check names them."""
+    transport = _URL_TRANSPORTS.get(url.partition("://")[0])
+    if transport is None or (transport == "http" and configured == "ws"):
+        return {}
+    return {"transport": transport}
 
 
 def _link_transport(settings: DeviceConfig, link: DemoLink | None) -> ClientTransport | None:
