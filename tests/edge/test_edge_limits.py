@@ -18,6 +18,7 @@ from sciot.wire import (
     DeviceOnlyReport,
     ErrorCode,
     ErrorFrame,
+    InferResponse,
     Message,
     OfflineAck,
     OfflineRecord,
@@ -231,5 +232,27 @@ def test_the_offline_backlog_travels_in_reports_and_shows_in_stats(
         report = _report(fomo, "cam", _records(fomo, 2, start_s=T0 + 1, every_s=0.01))
         assert isinstance(_call(app, report), OfflineAck)  # caught up: no trailer, backlog 0
         assert app.core.devices["cam"].offline_backlog == 0
+    finally:
+        app.stop()
+
+
+def test_inference_requests_beyond_a_devices_rate_are_refused(tmp_path: Path, fomo: Fomo) -> None:
+    app = _edge(tmp_path, max_frames_per_s=100.0, frame_burst=50)
+    try:
+        _register(app, fomo, "fast")
+        _register(app, fomo, "calm")
+        cut = fomo.graph.num_ops  # the edge runs nothing: only the limit is measured
+        served = [
+            isinstance(_call(app, fomo.request(cut, device_id="fast", seq=i)), InferResponse)
+            for i in range(200)
+        ]
+        assert sum(served) == 50
+        refused = _call(app, fomo.request(cut, device_id="fast"))
+        assert isinstance(refused, ErrorFrame) and refused.code is ErrorCode.OVERLOADED
+        calm = [_call(app, fomo.request(cut, device_id="calm", seq=i)) for i in range(20)]
+        assert all(isinstance(r, InferResponse) for r in calm)
+        later = [_call(app, fomo.request(cut, device_id="fast"), T0 + 1.0) for _ in range(150)]
+        assert sum(isinstance(r, InferResponse) for r in later) == 50  # the burst bound again
+        assert app.core.devices["fast"].inferences == 100
     finally:
         app.stop()

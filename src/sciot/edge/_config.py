@@ -95,6 +95,8 @@ class LimitsConfig(BaseModel):
     max_devices: int = Field(default=2_048, ge=1)
     device_idle_s: float = Field(default=3_600.0, gt=0.0)
     telemetry_device_share: float = Field(default=0.25, gt=0.0, le=1.0)
+    max_frames_per_s: float = Field(default=5_000.0, gt=0.0)
+    frame_burst: int = Field(default=10_000, ge=1)
     max_connections: int = Field(default=1_024, ge=1)
     read_timeout_s: float = Field(default=10.0, gt=0.0, le=3_600.0)
     max_unfinished_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -99,6 +99,8 @@ class EdgeCore:
                 max_records_per_s=limits.max_records_per_s,
                 record_burst=limits.record_burst,
                 plausible_inferences_per_s=limits.plausible_inferences_per_s,
+                max_frames_per_s=limits.max_frames_per_s,
+                frame_burst=limits.frame_burst,
             )
         )
         self.mailbox = PlannerMailbox(
@@ -348,6 +350,9 @@ class EdgeCore:
         record = self._lookup(msg)
         if isinstance(record, Reply):
             return record
+        over_rate = self.report_gate.check_frame(msg.device_id, now_s)
+        if over_rate is not None:
+            return self._refuse(over_rate.code, over_rate.reason, msg)
         model, cut = record.model, msg.cut
         if cut > model.num_ops:
             return self._refuse(

@@ -11,7 +11,8 @@ anything is counted or recorded:
   implausible beyond ``1 + plausible_inferences_per_s * t``;
 - records beyond a device's rate: a token bucket per device refills at
   ``max_records_per_s`` and holds at most ``record_burst`` (a backlog after an outage fits
-  in the burst, a flood does not).
+  in the burst, a flood does not);
+- inference requests beyond ``max_frames_per_s`` per device (a bucket of ``frame_burst``).
 
 Refusals are :class:`~sciot.wire.ErrorFrame` replies; a device client keeps refused records in
 its offline queue and retries after its backoff, so an honest device loses nothing.
@@ -34,6 +35,8 @@ class ReportLimits:
     max_records_per_s: float
     record_burst: int
     plausible_inferences_per_s: float
+    max_frames_per_s: float = float("inf")
+    frame_burst: int = 1 << 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,29 @@ class ReportGate:
     def __init__(self, limits: ReportLimits) -> None:
         self.limits = limits
         self._buckets: dict[str, _Bucket] = {}
+        self._frame_buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
+
+    def check_frame(self, device_id: str, now_s: float) -> Refusal | None:
+        """One inference request of ``device_id``: ``None`` if within its frame rate."""
+        limits = self.limits
+        with self._lock:
+            bucket = self._frame_buckets.get(device_id)
+            if bucket is None:
+                bucket = self._frame_buckets[device_id] = _Bucket(float(limits.frame_burst), now_s)
+            elapsed = max(0.0, now_s - bucket.refilled_at_s)
+            bucket.tokens = min(
+                float(limits.frame_burst), bucket.tokens + elapsed * limits.max_frames_per_s
+            )
+            bucket.refilled_at_s = now_s
+            if bucket.tokens < 1.0:
+                return Refusal(
+                    ErrorCode.OVERLOADED,
+                    f"device {device_id!r} is over its rate of {limits.max_frames_per_s:g} "
+                    "requests/s (limits.max_frames_per_s); slow down",
+                )
+            bucket.tokens -= 1.0
+        return None
 
     def check(
         self, device_id: str, records: Sequence[OfflineRecord], now_s: float
@@ -111,6 +136,7 @@ class ReportGate:
         """Drop an evicted device's bucket (a returning device starts with a full one)."""
         with self._lock:
             self._buckets.pop(device_id, None)
+            self._frame_buckets.pop(device_id, None)
 
 
 __all__ = ["Refusal", "ReportGate", "ReportLimits"]
