@@ -3,13 +3,26 @@ among the planner's candidates, and a fixed policy naming it is refused at start
 
 from __future__ import annotations
 
-import pytest
-from edge_testkit import Fomo
+import sys
+from pathlib import Path
 
+import pytest
+from edge_testkit import Fomo, edge_config
+
+from sciot.edge import build_edge
 from sciot.edge._mailbox import PlannerMailbox, check_fixed_cut
 from sciot.edge._models import ServedModel
 from sciot.errors import ConfigError
-from sciot.wire import TransferSample
+from sciot.wire import (
+    DeviceProfile,
+    ErrorCode,
+    ErrorFrame,
+    InferRequest,
+    Register,
+    TransferSample,
+    decode,
+    encode,
+)
 
 BLOCKED = 5
 
@@ -61,3 +74,43 @@ def test_a_fixed_policy_naming_a_blocked_cut_is_refused(blocked_model: ServedMod
     with pytest.raises(ConfigError, match=f"names cut {BLOCKED}, which model fomo96 cannot"):
         check_fixed_cut(f"fixed:{BLOCKED}", [blocked_model])
     check_fixed_cut(f"fixed:{BLOCKED + 1}", [blocked_model])
+
+
+@pytest.fixture(scope="module")
+def stateful_model(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A model with a resource variable (VAR_HANDLE ... ASSIGN_VARIABLE): the cuts inside
+    that span are blocked by the analysis (built with TensorFlow once, then cached)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from sciot_test_models import ModelCache
+
+    cache = getattr(request.config, "cache", None)
+    root = cache.mkdir("sciot-test-models") if cache is not None else tmp_path_factory.mktemp("m")
+    return ModelCache(root).path("stateful_f32")
+
+
+@pytest.mark.tensorflow
+def test_an_edge_serves_a_model_with_a_resource_variable(
+    tmp_path: Path, stateful_model: Path
+) -> None:
+    app = build_edge(edge_config(tmp_path, models=[{"path": str(stateful_model)}]))
+    try:
+        model = next(iter(app.core.models.values()))
+        splittable = [c.splittable for c in model.graph.cuts]
+        blocked = [k for k, ok in enumerate(splittable) if not ok]
+        assert blocked, "the resource variable's span must block some cuts"
+        space = app.core.planners[model.model_id].space
+        assert space.allowed == (*splittable[:-1], True)
+        assert (model.edge_op_s > 0).all()  # profiled although not every op can be timed alone
+        register = Register(device_id="cam-s", model_id=model.model_id, profile=DeviceProfile())
+        assert app.core.handle_frame(encode(register), 1.0, transport="http").status == 200
+        request = InferRequest(
+            device_id="cam-s", model_id=model.model_id, seq=1, cut=blocked[0], tensors=()
+        )
+        reply = decode(app.core.handle_frame(encode(request), 2.0, transport="http").frame)
+        assert isinstance(reply, ErrorFrame) and reply.code == ErrorCode.BAD_CUT
+        assert f"cannot be split at cut {blocked[0]}: " in reply.reason
+        assert "resource" in reply.reason
+    finally:
+        app.stop()

@@ -360,16 +360,17 @@ class EdgeCore:
                 f"cut {cut} is beyond this model's {model.num_ops} ops (valid: 0..{model.num_ops})",
                 msg,
             )
+        if cut < model.num_ops and model.tails[cut] is None:
+            reason = model.graph.cut(cut).blocked_reason or "it has no tail"
+            return self._refuse(
+                ErrorCode.BAD_CUT, f"the model cannot be split at cut {cut}: {reason}", msg
+            )
         problem = self.tails.check(model, cut, msg.tensors)
         if problem is not None:
             return self._refuse(ErrorCode.BAD_TENSORS, problem, msg)
         results: tuple[Tensor, ...] = ()
         edge_s = 0.0
         if cut < model.num_ops:
-            if model.tails[cut] is None:
-                return self._refuse(
-                    ErrorCode.BAD_CUT, f"the model cannot be split at cut {cut}", msg
-                )
             results, edge_s = self.tails.run(model, cut, msg.tensors)
         next_cut = record.next_cut
         frame = encode(

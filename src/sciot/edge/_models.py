@@ -44,7 +44,12 @@ class ServedModel:
         self.model_id = graph.model_id
         self.num_ops = graph.num_ops
         self.outputs: tuple[TensorInfo, ...] = graph.outputs
-        self.crossing = tuple(_spec(graph.cut(k).tensors) for k in range(self.num_ops + 1))
+        # A blocked cut has no spec: nothing is accepted there (its tensors may not even be
+        # data, such as a resource handle).
+        self.crossing = tuple(
+            _spec(graph.cut(k).tensors if graph.cut(k).splittable else ())
+            for k in range(self.num_ops + 1)
+        )
         self.crossing_bytes = tuple(graph.cut(k).crossing_bytes for k in range(self.num_ops + 1))
         self.result_bytes = sum(t.nbytes for t in graph.outputs)
         self.tails: tuple[InterpreterPool | None, ...] = tuple(
