@@ -17,7 +17,10 @@ under fresh ids (the registry bound). Reported per phase:
 - what the attacker got accepted.
 
     .venv/bin/python bench/bench_soak.py [--minutes 10] [--devices 32] [--rate 20]
-        [--phases plain attack journal]
+        [--phases plain attack poll journal]
+
+``poll`` runs the devices beside a client that registers 1,000 idle devices and then polls
+``/api/stats`` and ``/metrics`` back to back; compare its split p95 with ``plain``'s.
 
 ``journal`` measures instead what the telemetry journal costs the request path: CPU per split
 inference in ``EdgeCore.handle_frame`` with it on and off, interleaved, in one process.
@@ -40,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 WORKERS = 4
+IDLE_DEVICES = 1000
+"""Devices the ``poll`` phase registers and leaves idle, so the stats have a fleet to list."""
 
 
 def proc_rss_mb(pid: int) -> float:
@@ -113,7 +118,14 @@ def device_worker(ids: list[str], url: str, seconds: float, rate: float, results
                 time.sleep(0.2)
             stats = client.stats()
             results.put(
-                (device_id, stats.inferences, stats.lost, first_half_failures, stats.failures)
+                (
+                    device_id,
+                    stats.inferences,
+                    stats.lost,
+                    first_half_failures,
+                    stats.failures,
+                    stats.split_latency.p95_ms,
+                )
             )
         finally:
             client.close()
@@ -180,6 +192,31 @@ def attacker(url: str, seconds: float, results: Any) -> None:
     results.put(("attacker", sent, accepted, registered, 0))
 
 
+def poller(url: str, seconds: float, results: Any) -> None:
+    """Register ``IDLE_DEVICES`` idle devices, then poll ``/api/stats`` and ``/metrics`` as
+    fast as one client can: the stats must not cost the devices their latency."""
+    import urllib.request
+
+    from sciot.model import load_model
+    from sciot.model.zoo import demo_model_path
+    from sciot.transport import HttpClientTransport
+    from sciot.wire import Register, encode
+
+    model_id = load_model(demo_model_path("fomo96")).model_id
+    transport = HttpClientTransport(url)
+    for i in range(IDLE_DEVICES):
+        transport.request(encode(Register(device_id=f"idle-{i}", model_id=model_id)), timeout_s=10)
+    transport.close()
+    polls = size = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for path in ("/api/stats", "/metrics"):
+            with urllib.request.urlopen(url + path, timeout=30) as reply:
+                size = len(reply.read())
+            polls += 1
+    results.put(("poller", polls, size, 0, 0))
+
+
 def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from sciot.edge import read_telemetry
 
@@ -195,6 +232,8 @@ def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         )
         for w in range(WORKERS)
     ]
+    if name == "poll":
+        procs.append(ctx.Process(target=poller, args=(edge.url, seconds, results)))
     if name == "attack":
         procs.append(ctx.Process(target=attacker, args=(edge.url, seconds, results)))
     started = time.monotonic()
@@ -212,7 +251,9 @@ def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     recorded: dict[str, set[int]] = {}
     for r in rows:
         recorded.setdefault(str(r["device_id"]), set()).add(int(r["seq"]))  # type: ignore[call-overload]
-    devices = [o for o in out if o[0] != "attacker"]
+    devices = [o for o in out if o[0] not in ("attacker", "poller")]
+    polled = next((o for o in out if o[0] == "poller"), None)
+    p95s = sorted(o[5] for o in devices)
     done = sum(o[1] for o in devices)
     missing = sum(o[1] - len(recorded.get(o[0], set()) & set(range(1, o[1] + 1))) for o in devices)
     window = [s for s in samples if s[0] <= seconds]
@@ -231,6 +272,10 @@ def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         "attacker_sent": attack[1] if attack else 0,
         "attacker_accepted": attack[2] if attack else 0,
         "attacker_registered": attack[3] if attack else 0,
+        "split_p95_ms_median": p95s[len(p95s) // 2] if p95s else float("nan"),
+        "split_p95_ms_max": p95s[-1] if p95s else float("nan"),
+        "stats_polls": polled[1] if polled else 0,
+        "stats_last_bytes": polled[2] if polled else 0,
     }
 
 
@@ -303,7 +348,10 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=32)
     parser.add_argument("--rate", type=float, default=20.0, help="inferences/s per device")
     parser.add_argument(
-        "--phases", nargs="+", default=["plain", "attack"], choices=["plain", "attack", "journal"]
+        "--phases",
+        nargs="+",
+        default=["plain", "attack"],
+        choices=["plain", "attack", "poll", "journal"],
     )
     args = parser.parse_args()
     print(
@@ -329,7 +377,10 @@ def main() -> None:
                 f"{r['rss_start_mb']:.0f} -> {r['rss_end_mb']:.0f} MB, slope "
                 f"{r['rss_slope_mb_per_min']:+.2f} MB/min (2nd half); attacker sent "
                 f"{r['attacker_sent']}, accepted {r['attacker_accepted']}, registered "
-                f"{r['attacker_registered']}; load {os.getloadavg()[0]:.1f}",
+                f"{r['attacker_registered']}; split p95 {r['split_p95_ms_median']:.2f} ms "
+                f"(median device; worst {r['split_p95_ms_max']:.2f}); stats polls "
+                f"{r['stats_polls']} (last {r['stats_last_bytes']} bytes); "
+                f"load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
 
