@@ -403,8 +403,11 @@ class EdgeCore:
             model,
             now_s,
             device_op_seconds=(msg.device_op_seconds,),
+            head=None if msg.device_op_seconds else (cut, msg.device_seconds),
             edge_ops=model.edge_op_seconds(cut, edge_s) if cut < model.num_ops else None,
             transfer=transfer,
+            latencies=[(cut, e2e_s)],
+            inferences=1,
             transport=transport,
             transfer_transport=record.transport or transport,
         )
@@ -463,7 +466,10 @@ class EdgeCore:
             record.model,
             now_s,
             device_op_seconds=[r.device_op_seconds for r in msg.records],
+            head=(num_ops, msg.records[-1].device_seconds) if msg.records else None,
             transfer=msg.last_transfer,
+            latencies=[(num_ops, r.device_seconds) for r in msg.records],
+            inferences=len(msg.records),
             transport=transport,
             transfer_transport=record.transport or transport,
         )

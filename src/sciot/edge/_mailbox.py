@@ -4,7 +4,10 @@ A full observe-and-decide costs about a millisecond, several times a whole split
 the request path never calls the planner. It posts what it measured (device and edge op
 times, transfer samples, outages) to the device's mailbox entry and returns;
 :meth:`PlannerMailbox.plan_pending`, run by :class:`PlannerWorker` in its own thread within a
-CPU budget, feeds every waiting entry to the device's planner and publishes the next cut.
+CPU budget, turns every waiting entry into one :class:`~sciot.planner.Round` and hands it to
+:func:`~sciot.planner.feed_round`, the same path the simulator's observation channel takes, so
+a live edge and a virtual run teach the planner the same things in the same order; then it
+publishes the next cut.
 Under light load every inference is planned; under heavy load measurements of one device are
 merged, so planning cost stays bounded while serving scales. Any transport (HTTP, WebSocket,
 MQTT, TCP, UDP) shares one mailbox through the frame router.
@@ -21,7 +24,7 @@ from typing import Protocol
 
 from sciot.edge._models import ServedModel
 from sciot.errors import ConfigError, PlannerError
-from sciot.planner import Planner, SplitSpace
+from sciot.planner import Planner, Round, SplitSpace, Transfer, feed_round
 from sciot.wire import TransferSample
 
 log = logging.getLogger("sciot.edge")
@@ -30,6 +33,8 @@ log = logging.getLogger("sciot.edge")
 # planner a link refit (~10 us); at 32 busy devices 16 per round made the planner thread the
 # edge's largest CPU user after the request path, for samples of near-identical frames.
 MAX_PENDING_TRANSFERS = 4
+# End-to-end latencies kept per device between rounds (the newest), for the same reason.
+MAX_PENDING_LATENCIES = 64
 
 PublishCut = Callable[[str, int], None]
 """Called with a device id and the cut its planner chose (from the planner thread)."""
@@ -41,14 +46,36 @@ class PendingObservations:
 
     model: ServedModel
     device_ops: dict[int, float] = field(default_factory=dict)
+    head: tuple[int, float] | None = None
+    """(cut, total head seconds) of the newest request that carried no per-op times."""
     edge_ops: dict[int, float] = field(default_factory=dict)
     transfers: list[tuple[TransferSample, str]] = field(default_factory=list)
     """Each with the transport it went over (the device's previous frame's)."""
+    latencies: list[tuple[int, float]] = field(default_factory=list)
+    """(cut, end-to-end seconds) of each inference, oldest first."""
+    inferences: int = 0
+    """How many inferences the entry covers (merged requests, or a device-only batch)."""
     transport: str = ""
     """The transport of the device's newest frame: the planner decides with its link."""
     outages: int = 0
     """Offline reports received: the device's split attempts failed since the last round."""
     now_s: float = 0.0
+
+    def as_round(self) -> Round:
+        """The planner round these measurements make (see :func:`~sciot.planner.feed_round`)."""
+        return Round(
+            device_ops=self.device_ops,
+            head=None if self.device_ops else self.head,
+            edge_ops=self.edge_ops,
+            transfers=[
+                Transfer(t.uplink_bytes, t.downlink_bytes, t.seconds, went_over)
+                for t, went_over in self.transfers
+            ],
+            latencies=self.latencies,
+            outage=self.outages > 0,
+            inferences=max(self.inferences, 1),
+            transport=self.transport,
+        )
 
 
 def check_fixed_cut(policy: str, models: Sequence[ServedModel]) -> None:
@@ -125,13 +152,10 @@ class PlannerMailbox:
         """A registering device's cut, decided at once from the profile it sent (with the
         link estimates of the ``transport`` it registered over)."""
         planner = self.planners[model.model_id]
+        observed = Round(device_ops=dict(enumerate(op_seconds[: model.num_ops])))
+        observed.transport = transport
         with self.planner_lock:
-            planner.use_transport(device_id, transport)
-            if op_seconds:
-                planner.observe_device_ops(
-                    device_id, dict(enumerate(op_seconds[: model.num_ops])), now_s
-                )
-            return self._decide(planner, device_id, model, now_s)
+            return self._feed(planner, device_id, model, now_s, observed)
 
     def post(
         self,
@@ -140,15 +164,20 @@ class PlannerMailbox:
         now_s: float,
         *,
         device_op_seconds: Iterable[Sequence[float]] = (),
+        head: tuple[int, float] | None = None,
         edge_ops: dict[int, float] | None = None,
         transfer: TransferSample | None = None,
+        latencies: Iterable[tuple[int, float]] = (),
+        inferences: int = 0,
         outage: bool = False,
         transport: str = "",
         transfer_transport: str | None = None,
     ) -> None:
         """Leave measurements for the next planner round. ``device_op_seconds`` lists per-op
-        timings oldest first, so the newest timing of an op wins; only the newest
-        :data:`MAX_PENDING_TRANSFERS` transfer samples are kept.
+        timings oldest first, so the newest timing of an op wins; ``head`` is a head's total
+        time when no per-op timing came (the newest wins); only the newest
+        :data:`MAX_PENDING_TRANSFERS` transfer samples and :data:`MAX_PENDING_LATENCIES`
+        latencies are kept. ``inferences`` is how many inferences the measurements cover.
 
         ``transport`` is the one the measurements came over; ``transfer_transport`` the one
         the ``transfer`` sample measured (the device's previous exchange; default: the same).
@@ -160,6 +189,8 @@ class PlannerMailbox:
             for op_seconds in device_op_seconds:
                 if op_seconds:
                     pending.device_ops.update(enumerate(op_seconds[: model.num_ops]))
+            if head is not None:
+                pending.head = head
             if edge_ops:
                 pending.edge_ops = edge_ops
             if transfer is not None:
@@ -167,6 +198,9 @@ class PlannerMailbox:
                     del pending.transfers[0]
                 went_over = transport if transfer_transport is None else transfer_transport
                 pending.transfers.append((transfer, went_over))
+            pending.latencies.extend(latencies)
+            del pending.latencies[:-MAX_PENDING_LATENCIES]
+            pending.inferences += inferences
             if outage:
                 pending.outages += 1
             pending.transport = transport
@@ -182,9 +216,9 @@ class PlannerMailbox:
             # The work is already swapped out: one device's failure must not lose the others'.
             try:
                 planner = self.planners[pending.model.model_id]
+                observed = pending.as_round()
                 with self.planner_lock:
-                    self._observe(planner, device_id, pending)
-                    cut = self._decide(planner, device_id, pending.model, pending.now_s)
+                    cut = self._feed(planner, device_id, pending.model, pending.now_s, observed)
                 self._publish(device_id, cut)
             except Exception:  # a bug for this device; the round goes on for the others
                 log.exception(
@@ -206,36 +240,21 @@ class PlannerMailbox:
                     planner.forget(device_id)
 
     @staticmethod
-    def _observe(planner: Planner, device_id: str, pending: PendingObservations) -> None:
-        now_s = pending.now_s
+    def _feed(
+        planner: Planner, device_id: str, model: ServedModel, now_s: float, observed: Round
+    ) -> int:
+        """The planner's cut after ``observed``: measurements it refuses are logged and
+        skipped (it still decides), and a planner that cannot decide keeps the device
+        edge-only."""
         try:
-            if pending.device_ops:
-                planner.observe_device_ops(device_id, pending.device_ops, now_s)
-            if pending.edge_ops:
-                planner.observe_edge_ops(device_id, pending.edge_ops, now_s)
-            for t, went_over in pending.transfers:
-                planner.observe_transfer(
-                    device_id,
-                    uplink_bytes=t.uplink_bytes,
-                    downlink_bytes=t.downlink_bytes,
-                    seconds=t.seconds,
-                    now_s=now_s,
-                    transport=went_over,
-                )
-            planner.use_transport(device_id, pending.transport)
-            if pending.outages:
-                # After the transfers: the outage is the newest news about the link.
-                planner.observe_failure(device_id, now_s)
+            cut = feed_round(planner, device_id, now_s, observed).cut
         except PlannerError as exc:
             log.warning("planner refused measurements of %s: %s", device_id, exc)
-
-    @staticmethod
-    def _decide(planner: Planner, device_id: str, model: ServedModel, now_s: float) -> int:
-        try:
-            cut = planner.decide(device_id, now_s).cut
-        except PlannerError as exc:
-            log.warning("planner failed for %s, keeping edge-only: %s", device_id, exc)
-            return 0
+            try:
+                cut = planner.decide(device_id, now_s).cut
+            except PlannerError as again:
+                log.warning("planner failed for %s, keeping edge-only: %s", device_id, again)
+                return 0
         return min(max(cut, 0), model.num_ops)
 
 
@@ -294,6 +313,7 @@ class PlannerWorker:
 
 
 __all__ = [
+    "MAX_PENDING_LATENCIES",
     "MAX_PENDING_TRANSFERS",
     "PendingObservations",
     "Plannable",

@@ -21,6 +21,7 @@ import numpy as np
 from sciot.edge._config import ModelConfig
 from sciot.errors import ModelError
 from sciot.model import ModelGraph, TensorInfo, extract_segment, load_model, split_model
+from sciot.planner import spread_tail_s
 from sciot.runtime import InterpreterPool, OpProfiler, SegmentExecutor, verify_cuts
 
 PROFILE_RUNS = 5
@@ -60,12 +61,10 @@ class ServedModel:
         self.tail_profile_s = np.concatenate((np.cumsum(self.edge_op_s[::-1])[::-1], [0.0]))
 
     def edge_op_seconds(self, cut: int, tail_s: float) -> dict[int, float]:
-        """One measured tail time spread over ops [cut, N) by their profiled shares."""
-        profiled = float(self.tail_profile_s[cut])
-        if cut >= self.num_ops or profiled <= 0.0:
-            return {}
-        scale = tail_s / profiled
-        return {op: float(self.edge_op_s[op]) * scale for op in range(cut, self.num_ops)}
+        """One measured tail time spread over ops [cut, N) by their profiled shares (the
+        planner's own rule, so live and virtual runs spread alike; a blocked span's even
+        shares are right here, as the edge only ever runs whole spans)."""
+        return spread_tail_s(self.edge_op_s.tolist(), cut, tail_s)
 
 
 def _spec(tensors: tuple[TensorInfo, ...]) -> CrossingSpec:
