@@ -256,3 +256,22 @@ def test_inference_requests_beyond_a_devices_rate_are_refused(tmp_path: Path, fo
         assert app.core.devices["fast"].inferences == 100
     finally:
         app.stop()
+
+
+def test_stats_list_the_most_recent_devices_and_total_them_all(tmp_path: Path, fomo: Fomo) -> None:
+    from sciot.edge._metrics import STATS_MAX_DEVICES, stats_json
+
+    app = _edge(tmp_path)
+    try:
+        count = STATS_MAX_DEVICES + 44
+        for i in range(count):
+            _register(app, fomo, f"d{i:03d}", T0 + i)
+        report = _report(fomo, "d000", _records(fomo, 5, start_s=T0, every_s=0.01))
+        assert isinstance(_call(app, report, T0 + count), OfflineAck)  # d000 seen last
+        doc = stats_json(app.core)
+        listed = {d["device_id"] for d in doc["devices"]}
+        assert doc["devices_total"] == count and doc["devices_listed"] == STATS_MAX_DEVICES
+        assert len(listed) == STATS_MAX_DEVICES and "d000" in listed and "d001" not in listed
+        assert doc["inferences"] == 5
+    finally:
+        app.stop()

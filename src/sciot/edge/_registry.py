@@ -12,6 +12,7 @@ registered.
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 from collections import deque
@@ -226,16 +227,30 @@ class DeviceRegistry:
         with self._lock:
             record.downlink_bytes += downlink_bytes
 
-    def stats(self) -> list[EdgeDeviceStats]:
-        """Snapshots of every device. Only copying happens under the lock the request path
-        counts under; the sorting for percentiles and the means are done after it, so a
-        client polling ``/api/stats`` or ``/metrics`` holds up no inference for long."""
+    def stats(self, *, limit: int | None = None) -> list[EdgeDeviceStats]:
+        """Snapshots of every device, or of the ``limit`` most recently seen. Only copying
+        happens under the lock the request path counts under; the sorting for percentiles and
+        the means are done after it, so a client polling ``/api/stats`` or ``/metrics`` holds
+        up no inference for long."""
         with self._lock:
+            chosen: Iterable[DeviceRecord] = self.devices.values()
+            if limit is not None and len(self.devices) > limit:
+                chosen = heapq.nlargest(limit, chosen, key=lambda r: r.last_seen_s)
             copies = [
                 replace(r, cuts=dict(r.cuts), recent_s=deque(r.recent_s, maxlen=LATENCY_WINDOW))
-                for r in self.devices.values()
+                for r in chosen
             ]
         return [_snapshot(r) for r in copies]
+
+    def totals(self) -> tuple[int, int, int]:
+        """Devices, inferences and split inferences over the whole registry (no snapshots)."""
+        with self._lock:
+            records = list(self.devices.values())
+        return (
+            len(records),
+            sum(r.inferences for r in records),
+            sum(r.split for r in records),
+        )
 
 
 def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
