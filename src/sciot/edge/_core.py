@@ -32,7 +32,7 @@ from sciot.edge._models import ServedModel
 from sciot.edge._registry import DeviceRecord, DeviceRegistry, EdgeDeviceStats, outcome_of
 from sciot.edge._tail import TailService, run_on_pool
 from sciot.edge._telemetry import TelemetryRow, TelemetryWriter
-from sciot.edge._versions import VersionTable
+from sciot.edge._versions import ServedVersions, VersionTable
 from sciot.errors import ExecutionError, RemoteProtocolError, SciotError
 from sciot.planner import Planner
 from sciot.wire import (
@@ -87,8 +87,6 @@ class EdgeCore:
     ) -> None:
         self.config = config
         self.max_frame_bytes = config.max_frame_bytes
-        self.models = {m.model_id: m for m in models}
-        self._models_by_raw_id = {bytes.fromhex(m.model_id): m for m in models}
         self.inline_tail_max_s = config.inline_tail_max_s
         self.policy = config.planner.policy
         limits = config.limits
@@ -119,10 +117,18 @@ class EdgeCore:
             self.auth = DeviceAuth(config.auth.token_file)
         self.frames = 0
         self.started_at_s = time.time()
-        self.versions = VersionTable(models)
-        self._versions_lock = threading.Lock()  # publishing, retiring and registering
+        self.served = ServedVersions(models, self.mailbox, in_use=self._models_in_use)
 
     # ---------------------------------------------------------------- views for the app
+
+    @property
+    def models(self) -> dict[str, ServedModel]:
+        """Every version served right now, by model id."""
+        return self.served.models
+
+    @property
+    def versions(self) -> VersionTable:
+        return self.served.table
 
     @property
     def devices(self) -> dict[str, DeviceRecord]:
@@ -172,7 +178,7 @@ class EdgeCore:
             return True
         if header.msg_type != MessageType.INFER_REQUEST:
             return False
-        model = self._models_by_raw_id.get(header.model_id_raw)
+        model = self.served.by_raw_id.get(header.model_id_raw)
         if model is None or header.cut > model.num_ops:
             return True  # a refusal: cheap
         return float(model.tail_profile_s[header.cut]) <= self.inline_tail_max_s
@@ -216,31 +222,10 @@ class EdgeCore:
     def publish_model(self, model: ServedModel) -> None:
         """Serve a prepared new version (see :mod:`sciot.edge._versions`): new registrations
         for its label get it, devices on older versions are told at their next reply."""
-        with self._versions_lock:
-            self.mailbox.add_model(model)
-            self.models = {**self.models, model.model_id: model}
-            raw = bytes.fromhex(model.model_id)
-            self._models_by_raw_id = {**self._models_by_raw_id, raw: model}
-            self.versions.publish(model, self.models.values())
-            self._retire_unused()
+        self.served.publish(model)
 
-    def _retire_unused(self) -> None:
-        """Stop serving superseded versions no registered device uses (lock held)."""
-        if not self.versions.superseded:
-            return
-        in_use = {r.model.model_id for r in list(self.registry.devices.values())}
-        unused = [m for m in self.versions.superseded if m not in in_use]
-        if not unused:
-            return
-        gone = set(unused)
-        self.models = {k: m for k, m in self.models.items() if k not in gone}
-        self._models_by_raw_id = {
-            k: m for k, m in self._models_by_raw_id.items() if m.model_id not in gone
-        }
-        for model_id in unused:
-            self.mailbox.drop_model(model_id)
-        self.versions.retire(unused)
-        log.info("retired model version(s) %s: no device uses them", ", ".join(sorted(unused)))
+    def _models_in_use(self) -> set[str]:
+        return {r.model.model_id for r in list(self.registry.devices.values())}
 
     def _route(self, msg: Message, data: bytes, now_s: float, transport: str = "") -> Reply:
         """The reply to a decoded (and, with tokens on, authenticated) frame that came over
@@ -289,9 +274,9 @@ class EdgeCore:
     # ---------------------------------------------------------------- messages
 
     def _register(self, msg: Register, now_s: float, transport: str = "") -> Reply:
-        with self._versions_lock:  # a version is not retired between lookup and registration
+        with self.served.lock:  # a version is not retired between lookup and registration
             reply = self._register_locked(msg, now_s, transport)
-            self._retire_unused()
+            self.served.retire_unused()
         return reply
 
     def _register_locked(self, msg: Register, now_s: float, transport: str) -> Reply:

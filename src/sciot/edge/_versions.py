@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from sciot.edge._models import ServedModel
 from sciot.errors import ConfigError, ModelError, SciotError
 from sciot.model import ModelGraph, load_model
+from sciot.runtime import verify_cuts
 
 log = logging.getLogger("sciot.edge")
 
@@ -52,6 +53,61 @@ class VersionTable:
     def retire(self, model_ids: Iterable[str]) -> None:
         with self._lock:
             self.superseded = self.superseded - set(model_ids)
+
+
+class ModelPlanners(Protocol):
+    """What a version change needs of the planners (the core's planner mailbox)."""
+
+    def add_model(self, model: ServedModel) -> None: ...
+
+    def drop_model(self, model_id: str) -> None: ...
+
+
+class ServedVersions:
+    """The models served right now, by model id and by the raw id a frame header carries,
+    and which version of each label is current. Publishing, retiring and registering hold
+    :attr:`lock`, so a version is never retired between a registration's lookup and its
+    record; the dicts are replaced, never mutated, so readers need no lock."""
+
+    def __init__(
+        self,
+        models: Iterable[ServedModel],
+        planners: ModelPlanners,
+        *,
+        in_use: Callable[[], set[str]],
+    ) -> None:
+        served = list(models)
+        self.models = {m.model_id: m for m in served}
+        self.by_raw_id = {bytes.fromhex(m.model_id): m for m in served}
+        self.table = VersionTable(served)
+        self.lock = threading.Lock()
+        self._planners = planners
+        self._in_use = in_use
+
+    def publish(self, model: ServedModel) -> None:
+        """Serve a prepared new version: new registrations for its label get it."""
+        with self.lock:
+            self._planners.add_model(model)
+            self.models = {**self.models, model.model_id: model}
+            self.by_raw_id = {**self.by_raw_id, bytes.fromhex(model.model_id): model}
+            self.table.publish(model, self.models.values())
+            self.retire_unused()
+
+    def retire_unused(self) -> None:
+        """Stop serving superseded versions no registered device uses (lock held)."""
+        if not self.table.superseded:
+            return
+        in_use = self._in_use()
+        unused = [m for m in self.table.superseded if m not in in_use]
+        if not unused:
+            return
+        gone = set(unused)
+        self.models = {k: m for k, m in self.models.items() if k not in gone}
+        self.by_raw_id = {k: m for k, m in self.by_raw_id.items() if m.model_id not in gone}
+        for model_id in unused:
+            self._planners.drop_model(model_id)
+        self.table.retire(unused)
+        log.info("retired model version(s) %s: no device uses them", ", ".join(sorted(unused)))
 
 
 class Publisher(Protocol):
@@ -127,6 +183,9 @@ class ModelDeployer:
     def _prepare(self, deployment: Deployment, graph: ModelGraph) -> None:
         started = time.perf_counter()
         try:
+            # Run-checked like a startup model: only cuts whose halves really run and chain
+            # bit-exactly get a tail and reach the planner's candidates.
+            graph = verify_cuts(graph)
             served = ServedModel(graph, label=deployment.label, workers=self._workers)
             self._core.publish_model(served)
         except (SciotError, ValueError, RuntimeError) as exc:
@@ -149,4 +208,11 @@ class ModelDeployer:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-__all__ = ["MAX_MODEL_BYTES", "Deployment", "ModelDeployer", "VersionTable"]
+__all__ = [
+    "MAX_MODEL_BYTES",
+    "Deployment",
+    "ModelDeployer",
+    "ModelPlanners",
+    "ServedVersions",
+    "VersionTable",
+]
