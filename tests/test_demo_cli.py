@@ -221,22 +221,37 @@ def test_emulated_device_ops_follow_their_macs() -> None:
     assert emulate_device("this-machine", "fomo96").device_op_s == ()
 
 
-def _interior(doc: dict[str, object], num_ops: int = 25) -> int:
-    per_device = doc["per_device"]
-    assert isinstance(per_device, list)
-    return sum(count for d in per_device for k, count in d["cuts"].items() if 0 < int(k) < num_ops)
+def _cuts_in_order(path: Path) -> dict[str, list[int]]:
+    """Each device's cuts in the order it ran them, from the telemetry (device-only ones too,
+    as the device reports them)."""
+    rows = sorted(read_telemetry(path), key=lambda r: (r["device_id"], r["seq"]))
+    cuts: dict[str, list[int]] = {}
+    for row in rows:
+        cuts.setdefault(str(row["device_id"]), []).append(int(row["cut"]))
+    return cuts
+
+
+def _interior_count(cuts: list[int], num_ops: int = 25) -> int:
+    return sum(1 for cut in cuts if 0 < cut < num_ops)
 
 
 def test_default_demo_splits_at_interior_cuts(tmp_path: Path) -> None:
     """An ESP32-S3 over the emulated Wi-Fi: the input (110 kB) costs more on the air than
-    running the first ops does, the whole model more than sending an early cut's 18 kB."""
-    summary = run_demo(DemoOptions(devices=2, duration_s=2.0, telemetry_path=tmp_path / "t.db"))
+    running the first ops does, the whole model more than sending an early cut's 18 kB.
+
+    Learning the link and the device takes a few probes and a device-only stretch of one report
+    interval or two (time, not requests), so how many inferences it covers depends on the
+    machine's load: the contract is checked on each device's last inferences, after it."""
+    summary = run_demo(DemoOptions(devices=2, duration_s=3.0, telemetry_path=tmp_path / "t.db"))
     doc = summary.as_json()
     assert set(doc) == KEYS and doc["link"] == "wifi" and doc["lost"] == 0
     assert doc["local_fallbacks"] == 0
-    # Most inferences split inside the model once the planner has seen a few (the first go
-    # edge-only and device-only while it learns the link and the device).
-    assert _interior(doc) >= 0.6 * doc["inferences"] > 0
+    cuts = _cuts_in_order(tmp_path / "t.db")
+    assert sorted(cuts) == ["device-01", "device-02"]
+    for device, order in cuts.items():
+        last = order[-15:]
+        # Once learned, most inferences split inside the model; probes still visit other cuts.
+        assert len(last) == 15 and _interior_count(last) >= 0.6 * len(last), (device, order)
     # One emulated Wi-Fi round trip alone is 3 ms: every latency includes the link.
     assert doc["latency_ms"]["p50"] > 3.0
 
@@ -256,11 +271,18 @@ def test_loopback_link_is_not_emulated(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_link_change_moves_the_cut(tmp_path: Path) -> None:
     """Wi-Fi dropping to 2 Mbit/s: the 18 kB cut costs over 80 ms on the air, the device
-    alone 42 ms, so the planner moves the cut to the device (25) within the run."""
+    alone 42 ms, so the planner moves the cut to the device (25) within the run.
+
+    Checked on the inferences just before the change and at the end of the run, which are
+    past each phase's learning however loaded the machine is (a count over the whole run is
+    not: learning lasts report intervals, and a loaded machine runs fewer inferences in one)."""
     options = DemoOptions(
-        devices=1, duration_s=4.0, link_change_at_s=2.0, telemetry_path=tmp_path / "t.db"
+        devices=1, duration_s=5.0, link_change_at_s=2.5, telemetry_path=tmp_path / "t.db"
     )
-    doc = run_demo(options).as_json()
-    cuts = doc["per_device"][0]["cuts"]
-    assert _interior(doc) >= 20
-    assert cuts.get("25", 0) >= 20
+    run_demo(options)
+    rows = sorted(read_telemetry(tmp_path / "t.db"), key=lambda r: int(r["seq"]))
+    started_s = float(rows[0]["at_s"])
+    before = [int(r["cut"]) for r in rows if float(r["at_s"]) < started_s + 2.4][-10:]
+    after = [int(r["cut"]) for r in rows][-10:]
+    assert len(before) == 10 and _interior_count(before) >= 8, before
+    assert after.count(25) >= 8, after

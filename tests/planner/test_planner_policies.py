@@ -155,3 +155,18 @@ def test_planner_rejects_bad_observations() -> None:
     with pytest.raises(PlannerError, match="device id"):
         planner.decide("", now_s=0.0)
     assert np.isfinite(planner.decide("a", now_s=0.0).predicted_s)
+
+
+def test_unidentified_link_is_probed_in_growing_sizes() -> None:
+    """Taught only a 4 kB transfer, the adaptive policy tries the 15 kB cut before the 100 kB
+    input: under the prior slope between them the mid cut looks no better than the device,
+    and only a second size near it tells."""
+    space = SplitSpace(num_ops=3, crossing_bytes=(100_000, 15_000, 4_000, 0))
+    planner = Planner(space, make_policy("adaptive", urgent_gap=1))
+    planner.observe_device_ops("d", {0: 0.010, 1: 0.010, 2: 0.010}, now_s=0.0)
+    planner.observe_edge_ops("d", {0: 0.001, 1: 0.001, 2: 0.001}, now_s=0.0)
+    first = planner.decide("d", now_s=0.0)
+    assert first.cut == 2 and first.probe  # nothing known of the link: the smallest transfer
+    planner.observe_transfer("d", uplink_bytes=4_000, downlink_bytes=0, seconds=0.006, now_s=0.1)
+    second = planner.decide("d", now_s=0.2)
+    assert second.cut == 1 and second.probe, second.reason

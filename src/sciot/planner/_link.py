@@ -36,6 +36,7 @@ class LinkEstimate:
 
     ``bandwidth_age_s`` is how long ago the bandwidth was last pinned by a transfer of a size
     other than the most recent one (infinite if never): the age of the slope, not of the RTT.
+    ``largest_bytes``: the biggest transfer in the window, how far the fit has been tried.
     """
 
     rtt_s: float
@@ -46,6 +47,7 @@ class LinkEstimate:
     window_samples: int
     last_s: float
     bandwidth_age_s: float
+    largest_bytes: float = 0.0
 
     def network_s(self, request_bytes: FloatArray) -> FloatArray:
         return self.rtt_s + request_bytes / self.bytes_per_s
@@ -137,6 +139,9 @@ class LinkEstimator:
             window_samples=sum(len(bucket) for bucket in self._buckets.values()),
             last_s=self._last_s,
             bandwidth_age_s=now_s - self._second_newest_bucket_s(),
+            largest_bytes=max(
+                (b for bucket in self._buckets.values() for b, _ in bucket), default=0.0
+            ),
         )
 
     def _second_newest_bucket_s(self) -> float:

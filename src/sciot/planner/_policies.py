@@ -130,12 +130,7 @@ class AdaptivePolicy:
             or state.requests - state.last_change_request < opts.settle_requests
         )
         if candidates.any():
-            if p.link.samples == 0:
-                # Nothing known of the link: learn it with the smallest transfer first, not
-                # with the cut whose cost merely looks lowest while the network counts zero.
-                cut = int(np.argmin(np.where(candidates, state.request_bytes, np.inf)))
-            else:
-                cut = int(np.argmin(np.where(candidates, p.cost_lo, np.inf)))
+            cut = _probe_cut(candidates, p, state.request_bytes)
             gap = opts.urgent_gap if urgent else _steady_gap(opts.probe_gap, p, cut, best)
             if since_probe >= gap:
                 reason = "probe: could beat the best" + (" (unknown)" if not p.known[cut] else "")
@@ -145,6 +140,33 @@ class AdaptivePolicy:
             if refresh is not None and since_probe >= _steady_gap(opts.probe_gap, p, refresh, best):
                 return _decision(self.name, p, refresh, "probe: re-measure stale estimates", True)
         return _decision(self.name, p, best, best_reason)
+
+
+_PROBE_GROWTH = 8.0  # an identifying probe sends at most this many times the largest transfer
+
+
+def _probe_cut(candidates: npt.NDArray[np.bool_], p: Prediction, request_bytes: FloatArray) -> int:
+    """The candidate to probe, stepping up in size while the link is not yet identified.
+
+    Nothing known of the link: the smallest transfer, not the cut whose cost merely looks
+    lowest while the network counts zero (a blind big offload costs seconds over EV-DO).
+    Known from small transfers only: the cheapest optimistic cut among those at least twice
+    (another size bucket, so the fit can separate bandwidth from RTT) and at most
+    ``_PROBE_GROWTH`` times the largest transfer seen, else the smallest bigger one. Jumping
+    straight to the input (110 kB after a 5 kB probe) leaves a guessed slope in between, under
+    which a mid-size cut that would beat the device looks no better than it, and the device
+    is sent back to device-only for a report interval.
+    """
+    if p.link.samples == 0:
+        return int(np.argmin(np.where(candidates, request_bytes, np.inf)))
+    if not p.link.identified:
+        larger = candidates & (request_bytes > 2 * p.link.largest_bytes)
+        step = larger & (request_bytes <= _PROBE_GROWTH * max(p.link.largest_bytes, 1.0))
+        if step.any():
+            return int(np.argmin(np.where(step, p.cost_lo, np.inf)))
+        if larger.any():
+            return int(np.argmin(np.where(larger, request_bytes, np.inf)))
+    return int(np.argmin(np.where(candidates, p.cost_lo, np.inf)))
 
 
 def _steady_gap(probe_gap: int, p: Prediction, cut: int, best: int) -> int:
