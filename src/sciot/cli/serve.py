@@ -112,7 +112,7 @@ def serve_command(
     models = ", ".join(m.label for m in settings.models)
     _announce_auth(settings)
 
-    from sciot.edge._transports import RunningTransports, TransportOptions, start_transports
+    from sciot.edge import RunningTransports, TransportOptions, start_transports
 
     options = TransportOptions(
         host=settings.host,

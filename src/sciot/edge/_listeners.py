@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from sciot.edge._core import EdgeCore, Reply
+from sciot.edge._core import Reply
 from sciot.errors import TransportError
 
 STARTUP_TIMEOUT_S = 10.0
@@ -34,7 +34,7 @@ class FrameHandler(Protocol):
 
     def runs_inline(self, data: bytes) -> bool: ...
 
-    def handle_frame(self, data: bytes, now_s: float) -> Reply: ...
+    def handle_frame(self, data: bytes, now_s: float, *, transport: str = "") -> Reply: ...
 
     def malformed(self, reason: str) -> Reply: ...
 
@@ -42,11 +42,8 @@ class FrameHandler(Protocol):
 
 
 def frame_handler(core: FrameHandler, transport: str) -> Callable[[bytes, float], Reply]:
-    """``core.handle_frame`` that records ``transport`` as the device's, when the core is an
-    edge (other handlers, such as the transport benchmark's echo, take no transport)."""
-    if isinstance(core, EdgeCore):
-        return functools.partial(core.handle_frame, transport=transport)
-    return core.handle_frame
+    """``core.handle_frame`` that records ``transport`` as the device's."""
+    return functools.partial(core.handle_frame, transport=transport)
 
 
 async def handle_on(
