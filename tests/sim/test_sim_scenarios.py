@@ -98,6 +98,26 @@ def test_space_of_a_model_profile_sends_nothing_device_only() -> None:
     assert space.result_bytes == 2_304
 
 
+def test_simulator_never_plans_a_cut_the_edge_would_refuse() -> None:
+    """Cut 4 is TINY's best on a slow device; blocked, no policy may pick it (SCIoT's, which
+    the adaptive one is compared with, included), and every other cut stays available."""
+    from dataclasses import replace
+
+    from sciot.planner import Planner, make_policy
+    from sciot.sim import drive
+
+    blocked = replace(TINY, allowed=(True, True, True, True, False, True, True))
+    env = build_environment(
+        blocked, device_profile("esp32-s3"), scenario("baseline"), _config(noise_cv=0.0)
+    )
+    assert env.space.allowed == (True, True, True, True, False, True, True)
+    assert TINY.space().allowed is None
+    for name in ("adaptive", "sciot", "neurosurgeon"):
+        steps = drive(env, Planner(env.space, make_policy(name), seed=0), requests=200, seed=0)
+        cuts = {step.decision.cut for step in steps}
+        assert 4 not in cuts and cuts, name
+
+
 def test_environment_bandwidth_makes_big_tensors_cost_more() -> None:
     env = build_environment(
         TINY, device_profile("esp32-s3"), scenario("baseline"), _config(noise_cv=0.0)
@@ -206,6 +226,9 @@ def test_real_model_profile_with_litert() -> None:
 
     profile = profile_model(demo_model_path("fomo96"), repeats=3)
     assert profile.num_ops == len(profile.crossing_bytes) - 1
+    # Every cut of the FOMO model passes the run check, so the space allows them all.
+    assert profile.allowed == (True,) * (profile.num_ops + 1)
+    assert profile.space().allowed == profile.allowed
     assert all(s > 0 for s in profile.op_s)
     assert profile.macs > 0
     assert np.isfinite(profile.total_s)

@@ -96,13 +96,18 @@ def device_profile(name: str) -> DeviceClass:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelProfile:
-    """A real model's cuts and this machine's measured per-op times (median of runs)."""
+    """A real model's cuts and this machine's measured per-op times (median of runs).
+
+    ``allowed``: which cuts the edge would serve (splittable and passing LiteRT's run check),
+    one per cut; ``None``: every cut. The simulator plans with the same cuts as the edge.
+    """
 
     name: str
     op_s: tuple[float, ...]
     crossing_bytes: tuple[int, ...]
     output_bytes: int
     macs: int
+    allowed: tuple[bool, ...] | None = None
 
     @property
     def num_ops(self) -> int:
@@ -115,8 +120,12 @@ class ModelProfile:
     def space(self) -> SplitSpace:
         """The planner's view: device-only sends nothing, the edge returns the output."""
         crossing = (*self.crossing_bytes[:-1], 0)
+        allowed = None if self.allowed is None else (*self.allowed[:-1], True)
         return SplitSpace(
-            num_ops=self.num_ops, crossing_bytes=crossing, result_bytes=self.output_bytes
+            num_ops=self.num_ops,
+            crossing_bytes=crossing,
+            result_bytes=self.output_bytes,
+            allowed=allowed,
         )
 
     def device_op_s(self, profile: DeviceClass) -> tuple[float, ...]:
@@ -127,11 +136,12 @@ class ModelProfile:
 def profile_model(path: str | Path, *, repeats: int = 50, name: str | None = None) -> ModelProfile:
     """Time a ``.tflite`` model op by op with LiteRT; the median of ``repeats`` runs per op."""
     from sciot.model import load_model
-    from sciot.runtime import OpProfiler
+    from sciot.runtime import OpProfiler, verify_cuts
 
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
     graph = load_model(Path(path))
+    runnable = verify_cuts(graph)  # the cuts the edge serves: the simulator plans no others
     profiler = OpProfiler(graph)
     rng = np.random.default_rng(0)
     inputs = {t.name: _random_input(t.shape, t.dtype, rng) for t in graph.inputs}
@@ -143,6 +153,7 @@ def profile_model(path: str | Path, *, repeats: int = 50, name: str | None = Non
         crossing_bytes=tuple(cut.crossing_bytes for cut in graph.cuts),
         output_bytes=sum(t.nbytes for t in graph.outputs),
         macs=graph.total_macs,
+        allowed=tuple(cut.splittable for cut in runnable.cuts),
     )
 
 
