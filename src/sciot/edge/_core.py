@@ -30,6 +30,13 @@ from sciot.edge._limits import ReportGate, ReportLimits
 from sciot.edge._mailbox import PlannerMailbox, PlannerWorker
 from sciot.edge._models import ServedModel
 from sciot.edge._registry import DeviceRecord, DeviceRegistry, EdgeDeviceStats, outcome_of
+from sciot.edge._reports import (
+    LocalReport,
+    admission_refusal,
+    misplaced_cut,
+    report_ack,
+    write_local_rows,
+)
 from sciot.edge._tail import TailService, run_on_pool
 from sciot.edge._telemetry import TelemetryRow, TelemetryWriter
 from sciot.edge._versions import ServedVersions, VersionTable
@@ -44,7 +51,6 @@ from sciot.wire import (
     InferResponse,
     Message,
     MessageType,
-    OfflineAck,
     OfflineReport,
     Register,
     RegisterAck,
@@ -423,21 +429,10 @@ class EdgeCore:
         """Inferences the device ran alone by decision: recorded one row each like any other
         inference, their timings and the report's transfer sample fed to the planner, and the
         ack carries the next cut so exploration can move the device back to splitting."""
-        record = self._lookup(msg)
+        record = self._admit(msg, now_s)
         if isinstance(record, Reply):
             return record
-        num_ops = record.model.num_ops
-        bad = [r.cut for r in msg.records if r.cut != num_ops]
-        if bad:
-            return self._refuse(
-                ErrorCode.BAD_CUT,
-                f"a device-only report holds cut {bad[0]}, but device-only is cut "
-                f"{num_ops} for this model; report other cuts with InferRequest",
-                msg,
-            )
-        refused = self._admit_report(msg, now_s)
-        if refused is not None:
-            return refused
+        num_ops, model_id = record.model.num_ops, record.model.model_id
         next_cut = self.registry.count_local(
             record,
             msg.records,
@@ -459,28 +454,24 @@ class EdgeCore:
             transfer_transport=record.transport or transport,
         )
         # Device-only inferences cost the edge nothing: no bytes, no edge time.
-        self._local_rows(msg, record.model.model_id, next_cut, 0, 0.0, "device_only")
-        self._make_durable()
-        frame = self._ack(msg, record.model.model_id, next_cut, now_s)
+        write_local_rows(
+            self.telemetry,
+            msg,
+            model_id=model_id,
+            policy=self.policy,
+            next_cut=next_cut,
+            bytes_sent=0,
+            edge_s=0.0,
+            outcome="device_only",
+        )
+        frame = report_ack(msg, model_id, next_cut, now_s)
         self.registry.count_downlink(record, len(frame))
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
 
     def _offline(self, msg: OfflineReport, now_s: float, transport: str = "") -> Reply:
-        record = self._lookup(msg)
+        record = self._admit(msg, now_s)
         if isinstance(record, Reply):
             return record
-        num_ops = record.model.num_ops
-        bad = [r.cut for r in msg.records if r.cut != num_ops]
-        if bad:
-            return self._refuse(
-                ErrorCode.BAD_CUT,
-                f"an offline report holds cut {bad[0]}, but an offline inference runs the "
-                f"whole model: cut {num_ops} for this model",
-                msg,
-            )
-        refused = self._admit_report(msg, now_s)
-        if refused is not None:
-            return refused
         next_cut = self.registry.count_local(
             record,
             msg.records,
@@ -492,9 +483,32 @@ class EdgeCore:
         if msg.records:
             self.mailbox.post(msg.device_id, record.model, now_s, outage=True, transport=transport)
         # Offline inferences never reached the edge: what it did not see is unknown (NULL).
-        self._local_rows(msg, record.model.model_id, None, None, None, "offline")
-        self._make_durable()
-        return Reply(status=200, frame=self._ack(msg, record.model.model_id, next_cut, now_s))
+        model_id = record.model.model_id
+        write_local_rows(
+            self.telemetry,
+            msg,
+            model_id=model_id,
+            policy=self.policy,
+            next_cut=None,
+            bytes_sent=None,
+            edge_s=None,
+            outcome="offline",
+        )
+        return Reply(status=200, frame=report_ack(msg, model_id, next_cut, now_s))
+
+    def _admit(self, msg: LocalReport, now_s: float) -> DeviceRecord | Reply:
+        """The device's record, or the refusal of a report it cannot send (see
+        :mod:`sciot.edge._reports`); the device keeps refused records and sends them again."""
+        record = self._lookup(msg)
+        if isinstance(record, Reply):
+            return record
+        misplaced = misplaced_cut(msg, record.model.num_ops)
+        if misplaced is not None:
+            return self._refuse(ErrorCode.BAD_CUT, misplaced, msg)
+        refusal = admission_refusal(self.report_gate, self.telemetry, msg, now_s)
+        if refusal is not None:
+            return self._refuse(refusal.code, refusal.reason, msg)
+        return record
 
     def _forget(self, device_ids: list[str]) -> None:
         """Devices the registry evicted: their planner state and rate buckets go too."""
@@ -502,77 +516,6 @@ class EdgeCore:
             self.mailbox.forget(device_ids)
             for device_id in device_ids:
                 self.report_gate.forget(device_id)
-
-    def _admit_report(self, msg: OfflineReport | DeviceOnlyReport, now_s: float) -> Reply | None:
-        """A refusal if the report breaks a limit (see :mod:`sciot.edge._limits`) or the
-        device's share of the telemetry writer cannot take it whole; the device keeps refused
-        records and sends them again later."""
-        refusal = self.report_gate.check(msg.device_id, msg.records, now_s)
-        if refusal is not None:
-            return self._refuse(refusal.code, refusal.reason, msg)
-        if self.telemetry is not None and not self.telemetry.room_for(
-            msg.device_id, len(msg.records)
-        ):
-            return self._refuse(
-                ErrorCode.OVERLOADED,
-                f"the telemetry writer holds device {msg.device_id!r}'s share of pending rows; "
-                "retry later",
-                msg,
-            )
-        return None
-
-    def _make_durable(self) -> None:
-        """Commit pending rows before the ack leaves: an acknowledged report is on disk."""
-        if self.telemetry is not None:
-            self.telemetry.flush()
-
-    @staticmethod
-    def _ack(
-        msg: OfflineReport | DeviceOnlyReport, model_id: str, next_cut: int, now_s: float
-    ) -> bytes:
-        """The acknowledgement of a report: how many records were taken, and the next cut."""
-        return encode(
-            OfflineAck(
-                device_id=msg.device_id,
-                model_id=model_id,
-                seq=msg.seq,
-                accepted=len(msg.records),
-                next_cut=next_cut,
-                sent_at_s=now_s,
-            )
-        )
-
-    def _local_rows(
-        self,
-        msg: OfflineReport | DeviceOnlyReport,
-        model_id: str,
-        next_cut: int | None,
-        bytes_sent: int | None,
-        edge_s: float | None,
-        outcome: str,
-    ) -> None:
-        """One telemetry row per inference the device ran alone (whole model on the device)."""
-        if self.telemetry is None:
-            return
-        for r in msg.records:
-            self.telemetry.append(
-                TelemetryRow(
-                    at_s=r.started_at_s,
-                    device_id=msg.device_id,
-                    model_id=model_id,
-                    seq=r.seq,
-                    cut=r.cut,
-                    next_cut=next_cut,
-                    device_s=r.device_seconds,
-                    uplink_bytes=bytes_sent,
-                    downlink_bytes=bytes_sent,
-                    transfer_s=None,
-                    edge_s=edge_s,
-                    end_to_end_s=r.device_seconds,
-                    policy=self.policy,
-                    outcome=outcome,
-                )
-            )
 
 
 __all__ = ["DeviceStats", "EdgeCore", "PlannerWorker", "Reply"]
