@@ -23,9 +23,27 @@ def test_simulate_then_analyze(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert {(r["scenario"], r["policy"]) for r in summary} == {
         (s, p) for s in ("baseline", "edge_outage") for p in ("adaptive", "sciot", "oracle")
     }
+    # The oracle ran, oracle-dynamic did not: one regret is a number, the other n/a, and why.
+    adaptive = next(
+        line for line in printed.splitlines() if "baseline" in line and "adaptive" in line
+    )
+    assert "regret_dynamic   n/a" in adaptive and "regret n/a" not in adaptive
+    assert "regret_dynamic n/a: no oracle-dynamic (best cut per request) ran" in printed
+    assert "regret n/a:" not in printed
     main(["analyze", str(out)])
     assert (out / "analysis" / "report.html").is_file()
     assert "regret" in capsys.readouterr().out
+
+
+def test_simulate_without_oracles_says_why_regret_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["simulate", "-o", str(tmp_path), "-s", "baseline", "-p", "adaptive", "-n", "20"])
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if "baseline" in line)
+    assert "regret   n/a  regret_dynamic   n/a" in row and "nan" not in printed
+    assert "regret n/a: no oracle (best fixed cut) ran; add --policy oracle" in printed
+    assert "regret_dynamic n/a: no oracle-dynamic" in printed
 
 
 def test_simulate_rejects_unknown_scenario(

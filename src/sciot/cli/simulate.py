@@ -8,6 +8,8 @@ emulation) is detected but not implemented: it runs live and says why.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -131,8 +133,34 @@ def simulate_command(
         typer.echo(
             f"  {row['scenario']:<24} {row['policy']:<15}{seed_note} "
             f"mean {row['mean_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
-            f"regret {row['regret']:.3f}"
+            f"regret {_ratio(row['regret'])}  regret_dynamic {_ratio(row['regret_dynamic'])}"
         )
+    for line in _missing_regret_reasons(result.summary):
+        typer.echo(f"  {line}")
+    for note in result.notes:
+        typer.echo(f"sciot simulate: note: {note}")
+
+
+_NO_ORACLE = {
+    "regret": "regret n/a: no oracle (best fixed cut) ran; add --policy oracle",
+    "regret_dynamic": "regret_dynamic n/a: no oracle-dynamic (best cut per request) ran; "
+    "add --policy oracle-dynamic (virtual clock only)",
+}
+
+
+def _ratio(value: object) -> str:
+    """A regret, or ``n/a`` where its oracle did not run (the reason follows the table)."""
+    number = float(value) if isinstance(value, int | float) else math.nan
+    return f"{number:5.3f}" if math.isfinite(number) else "  n/a"
+
+
+def _missing_regret_reasons(summary: Sequence[Mapping[str, object]]) -> list[str]:
+    """Why a regret column shows ``n/a``: its oracle was not among the policies run."""
+    reasons = []
+    for key, reason in _NO_ORACLE.items():
+        if any(_ratio(row.get(key)).strip() == "n/a" for row in summary):
+            reasons.append(reason)
+    return reasons
 
 
 class _RunCounter:
