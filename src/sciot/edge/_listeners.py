@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 from sciot.edge._core import Reply
 from sciot.errors import TransportError
@@ -120,3 +120,33 @@ class LoopThread:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout_s)
+
+
+class LoopListener:
+    """The life cycle the raw-socket listeners share: a :class:`LoopThread` serving on
+    ``host:port``, then the pool of tail workers; a context manager too."""
+
+    scheme: ClassVar[str]
+    port: int
+    _host: str
+    _thread: LoopThread
+    _executor: ThreadPoolExecutor
+
+    @property
+    def url(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._thread.stop()
+        self._executor.shutdown(wait=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -22,7 +22,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from sciot.edge._esp32_compat import RawTailAnswerer
-from sciot.edge._listeners import FrameHandler, LoopThread, handle_on
+from sciot.edge._listeners import FrameHandler, LoopListener, LoopThread, handle_on
 from sciot.errors import SciotError, TransportError
 from sciot.transport._framing import MAGIC, PREFIX_BYTES, frame_length
 
@@ -37,8 +37,10 @@ def is_frame_start(head: bytes) -> bool:
     return head[:2] == MAGIC and head[2] == FRAME_VERSION and head[3] in FRAME_TYPES
 
 
-class TcpListener:
+class TcpListener(LoopListener):
     """Serves an :class:`EdgeCore` over TCP (and, optionally, the ESP32 raw protocol)."""
+
+    scheme = "tcp"
 
     def __init__(
         self,
@@ -70,25 +72,6 @@ class TcpListener:
         self.raw_answered = 0
         self._thread = LoopThread(f"sciot-tcp-{port}", self._setup)
         self._thread.teardown = self._teardown
-
-    @property
-    def url(self) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"tcp://{host}:{self.port}"
-
-    def start(self) -> TcpListener:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
-        self._executor.shutdown(wait=True)
-
-    def __enter__(self) -> TcpListener:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _setup(self) -> None:
         try:

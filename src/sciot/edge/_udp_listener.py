@@ -17,7 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sciot.edge._listeners import FrameHandler, LoopThread, handle_on
+from sciot.edge._listeners import FrameHandler, LoopListener, LoopThread, handle_on
 from sciot.errors import TransportError
 from sciot.transport._datagram import (
     DEFAULT_DATAGRAM_BYTES,
@@ -37,8 +37,10 @@ Key = tuple[Any, int]
 """Sender address and message id."""
 
 
-class UdpListener(asyncio.DatagramProtocol):
+class UdpListener(LoopListener, asyncio.DatagramProtocol):
     """Serves an :class:`EdgeCore` over UDP datagrams."""
+
+    scheme = "udp"
 
     def __init__(
         self,
@@ -81,27 +83,8 @@ class UdpListener(asyncio.DatagramProtocol):
         self._thread.teardown = self._teardown
 
     @property
-    def url(self) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"udp://{host}:{self.port}"
-
-    @property
     def partial_messages(self) -> int:
         return self._reassembler.partial_messages
-
-    def start(self) -> UdpListener:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
-        self._executor.shutdown(wait=True)
-
-    def __enter__(self) -> UdpListener:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _setup(self) -> None:
         loop = asyncio.get_running_loop()
