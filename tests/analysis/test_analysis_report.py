@@ -84,6 +84,24 @@ def test_summary_numbers_match_the_raw_rows(run_dir: Path, report: Report) -> No
         assert line["regret"] == pytest.approx(latency.mean() / oracle_mean)
 
 
+def test_regret_against_both_oracles_in_table_and_figure(run_dir: Path, report: Report) -> None:
+    from sciot.analysis._figures import regret_estimates
+
+    rows = _read(run_dir / "edge_outage.csv")
+    dynamic = [float(r["latency_ms"]) for r in rows if r["policy"] == "oracle-dynamic"]
+    mine = [float(r["latency_ms"]) for r in rows if r["policy"] == "adaptive"]
+    assert dynamic, "the default policies include the per-request oracle"
+    line = next(
+        s for s in report.summary if s["scenario"] == "edge_outage" and s["policy"] == "adaptive"
+    )
+    assert line["regret_dynamic"] == pytest.approx(np.mean(mine) / np.mean(dynamic))
+    header = report.table.splitlines()[0]
+    assert "regret dyn" in header and "span s" in header and "nan" not in report.table
+    figure = regret_estimates(load_run(run_dir), "oracle-dynamic")[("edge_outage", "adaptive")]
+    assert figure.mean == pytest.approx(line["regret_dynamic"])
+    assert "oracle-dynamic" in report.html.read_text()
+
+
 def test_recomputed_summary_equals_the_runs_own(run_dir: Path, report: Report) -> None:
     assert _read(report.summary_csv) == _read(run_dir / "summary.csv")
 
@@ -153,6 +171,8 @@ def test_without_an_oracle_there_is_no_regret_figure_and_the_report_says_why(
     assert "did not include" in report.html.read_text() and "--policy oracle" in (
         report.html.read_text()
     )
+    # No oracle, no regret: the table says n/a, never nan.
+    assert "n/a" in report.table and "nan" not in report.table
 
 
 def test_timelines_mark_the_scenario_events() -> None:

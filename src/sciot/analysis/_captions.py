@@ -79,8 +79,10 @@ def caption(stem: str, data: RunData) -> str:
         f"spanned. {spread}",
         "bytes": "Bytes on the wire per inference, request and reply together (0 for "
         f"device-only). {spread}",
-        "regret": "Mean latency of each policy divided by the oracle's (the best fixed cut in "
-        "hindsight) in the same scenario and seed: 1.00 is as good as the oracle, green "
+        "regret": "Mean latency of each policy divided by an oracle's in the same scenario "
+        "and seed, one grid per oracle that ran: the best fixed cut in hindsight (oracle) and "
+        "the best cut for each request (oracle-dynamic, a lower bound no policy can beat on "
+        "average). 1.00 is as good as that oracle, green "
         "below, red above; the target is to stay within 5% (1.05). Below 1 is possible where "
         "the world changes mid-run, since a policy that switches cuts can beat every fixed "
         "cut." + (" Values are means ± 95% intervals over seeds." if seeds > 1 else ""),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from sciot.analysis._load import RunData
 from sciot.analysis._stats import Estimate, estimate, mean_of, per_seed, row_seed
@@ -201,15 +202,21 @@ def plot_distributions(plt: Any, data: RunData) -> Any:
     return fig
 
 
-def regret_estimates(data: RunData) -> dict[tuple[str, str], Estimate]:
-    """Per scenario and policy: mean latency over the oracle's, per seed, over seeds."""
+REGRET_ORACLES = (
+    ("oracle", "against the best fixed cut in hindsight (oracle)"),
+    ("oracle-dynamic", "against the best cut per request (oracle-dynamic)"),
+)
+
+
+def regret_estimates(data: RunData, oracle: str = "oracle") -> dict[tuple[str, str], Estimate]:
+    """Per scenario and policy: mean latency over ``oracle``'s, per seed, over seeds."""
     groups = group_rows(data)
     out: dict[tuple[str, str], Estimate] = {}
     for scenario in data.scenarios:
-        oracle = groups.get((scenario, "oracle"))
-        if not oracle:
+        bound = groups.get((scenario, oracle))
+        if not bound:
             continue
-        oracle_by_seed = _mean_by_seed(oracle)
+        oracle_by_seed = _mean_by_seed(bound)
         for policy in data.policies:
             rows = groups.get((scenario, policy))
             if not rows:
@@ -228,39 +235,55 @@ def _mean_by_seed(rows: Rows) -> dict[int, float]:
 
 
 def plot_regret(plt: Any, data: RunData) -> Any | None:
-    """Regret as a scenario x policy grid of numbers; ``None`` when no oracle ran."""
+    """Regret as scenario x policy grids of numbers, one per oracle that ran (the best fixed
+    cut; the best cut per request); ``None`` when neither ran."""
     from matplotlib.colors import TwoSlopeNorm
 
-    estimates = regret_estimates(data)
-    if not estimates:
+    panels = [
+        (title, found)
+        for oracle, title in REGRET_ORACLES
+        if (found := regret_estimates(data, oracle))
+    ]
+    if not panels:
         return None
-    scenarios = [s for s in data.scenarios if any((s, p) in estimates for p in data.policies)]
-    policies = [p for p in data.policies if any((s, p) in estimates for s in scenarios)]
+    keys = {key for _, found in panels for key in found}
+    scenarios = [s for s in data.scenarios if any((s, p) in keys for p in data.policies)]
+    policies = [p for p in data.policies if any((s, p) in keys for s in scenarios)]
+    grids = [_regret_grid(found, scenarios, policies) for _, found in panels]
+    finite = np.concatenate([g[np.isfinite(g)] for g in grids])
+    low = min(0.9, float(finite.min())) if finite.size else 0.9
+    high = max(1.5, min(3.0, float(finite.max()))) if finite.size else 1.5
+    norm = TwoSlopeNorm(vmin=low, vcenter=1.0, vmax=high)
+    width = 1.25 * len(policies) + 2.5
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(width * len(panels) + 1.0, 0.42 * len(scenarios) + 2.0),
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    image = None
+    for ax, (title, found), grid in zip(axes[0], panels, grids, strict=True):
+        image = ax.imshow(np.clip(grid, low, high), cmap="RdYlGn_r", norm=norm, aspect="auto")
+        for i, s in enumerate(scenarios):
+            for j, p in enumerate(policies):
+                if (s, p) in found:
+                    ax.text(j, i, found[(s, p)].text(2), ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(policies)), policies, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(scenarios)), scenarios, fontsize=8)
+        ax.set_title(title, fontsize=9)
+    label = "regret (1 = the oracle)"
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.03, pad=0.02, label=label)
+    fig.suptitle("regret: mean latency / the oracle's", fontsize=10)
+    return fig
+
+
+def _regret_grid(
+    found: dict[tuple[str, str], Estimate], scenarios: list[str], policies: list[str]
+) -> npt.NDArray[np.float64]:
     grid = np.full((len(scenarios), len(policies)), np.nan)
     for i, s in enumerate(scenarios):
         for j, p in enumerate(policies):
-            if (s, p) in estimates:
-                grid[i, j] = estimates[(s, p)].mean
-    finite = grid[np.isfinite(grid)]
-    low = min(0.9, float(finite.min())) if finite.size else 0.9
-    high = max(1.5, min(3.0, float(finite.max()))) if finite.size else 1.5
-    fig, ax = plt.subplots(figsize=(1.25 * len(policies) + 3.5, 0.42 * len(scenarios) + 1.8))
-    image = ax.imshow(
-        np.clip(grid, low, high),
-        cmap="RdYlGn_r",
-        norm=TwoSlopeNorm(vmin=low, vcenter=1.0, vmax=high),
-        aspect="auto",
-    )
-    for i, s in enumerate(scenarios):
-        for j, p in enumerate(policies):
-            if (s, p) in estimates:
-                ax.text(j, i, estimates[(s, p)].text(2), ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(len(policies)), policies, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(scenarios)), scenarios, fontsize=8)
-    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="regret (1 = the oracle)")
-    ax.set_title("regret: mean latency / the oracle's (best fixed cut in hindsight)", fontsize=10)
-    fig.tight_layout()
-    return fig
+            if (s, p) in found:
+                grid[i, j] = found[(s, p)].mean
+    return grid
 
 
 def plot_op_times(plt: Any, data: RunData) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,17 @@ TABLE_COLUMNS = (
     ("bytes_per_inference", "bytes/inf", "{:.0f}"),
     ("energy_mj_per_inference", "mJ/inf", "{:.2f}"),
     ("regret", "regret", "{:.3f}"),
+    ("regret_dynamic", "regret dyn", "{:.3f}"),
+    ("span_s", "span s", "{:.1f}"),
 )
+
+
+def cell(row: dict[str, object], key: str, fmt: str) -> str:
+    """One table cell; a regret whose oracle did not run (NaN) reads ``n/a``."""
+    value = row.get(key, math.nan)
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return fmt.format(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +103,7 @@ def format_table(summary: Sequence[dict[str, object]]) -> str:
     """A plain-text table, one line per scenario and policy (and seed, with several)."""
     columns = table_columns(summary)
     header = [label for _, label, _ in columns]
-    lines = [[fmt.format(row[key]) for key, _, fmt in columns] for row in summary]
+    lines = [[cell(row, key, fmt) for key, _, fmt in columns] for row in summary]
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     out = [" ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out += [" ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
@@ -105,7 +116,7 @@ def markdown_table(summary: Sequence[dict[str, object]]) -> str:
     header = "| " + " | ".join(label for _, label, _ in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
     body = [
-        "| " + " | ".join(fmt.format(row[key]) for key, _, fmt in columns) + " |" for row in summary
+        "| " + " | ".join(cell(row, key, fmt) for key, _, fmt in columns) + " |" for row in summary
     ]
     return "\n".join([header, rule, *body])
 
@@ -185,7 +196,7 @@ def _html(data: RunData, summary: Sequence[dict[str, object]], plots: Sequence[P
     for row in summary:
         cells = [
             f"<td{_ALIGN_LEFT if key in ('scenario', 'policy') else ''}>"
-            f"{html.escape(fmt.format(row[key]))}</td>"
+            f"{html.escape(cell(row, key, fmt))}</td>"
             for key, _, fmt in columns
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
