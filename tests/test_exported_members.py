@@ -25,6 +25,8 @@ PACKAGES = (
     "sciot.sensors",
     "sciot.sim",
     "sciot.analysis",
+    "sciot.dashboard",
+    "sciot.federated",
 )
 LISTING = Path(__file__).with_name("exported_members.txt")
 
