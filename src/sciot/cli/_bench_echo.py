@@ -28,7 +28,9 @@ class EchoHandler:
     def runs_inline(self, data: bytes) -> bool:
         return True
 
-    def handle_frame(self, data: bytes, now_s: float, *, transport: str = "") -> Any:
+    def handle_frame(
+        self, data: bytes, now_s: float, *, transport: str = "", source: str = ""
+    ) -> Any:
         from sciot.edge import Reply
 
         return Reply(status=200, frame=data)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +23,11 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sciot.edge._core import EdgeCore, PlannerWorker, Reply
+from sciot.edge._listeners import peer_host
 from sciot.edge._metrics import render_metrics, stats_json
 from sciot.edge._model_routes import add_model_routes
 from sciot.edge._operator import OperatorGate
@@ -75,13 +77,13 @@ class EdgeApp:
         else:
             await self.api(scope, receive, send)
 
-    async def _handle(self, data: bytes, transport: str) -> Reply:
+    async def _handle(self, data: bytes, transport: str, source: str = "") -> Reply:
         core = self.core
         if core.runs_inline(data):
-            reply = core.handle_frame(data, time.time(), transport=transport)
+            reply = core.handle_frame(data, time.time(), transport=transport, source=source)
         else:
             loop = asyncio.get_running_loop()
-            handle = functools.partial(core.handle_frame, transport=transport)
+            handle = functools.partial(core.handle_frame, transport=transport, source=source)
             reply = await loop.run_in_executor(self.executor, handle, data, time.time())
         if reply.delay_s > 0.0:
             await asyncio.sleep(reply.delay_s)
@@ -114,7 +116,12 @@ class EdgeApp:
             return
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         await _respond(
-            send, await self._handle(data, "https" if scope.get("scheme") == "https" else "http")
+            send,
+            await self._handle(
+                data,
+                "https" if scope.get("scheme") == "https" else "http",
+                peer_host(scope.get("client")),
+            ),
         )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -133,7 +140,7 @@ class EdgeApp:
             elif len(data) > self._max:
                 reply = self.core.refuse_oversized(len(data))
             else:
-                reply = await self._handle(data, transport)
+                reply = await self._handle(data, transport, peer_host(scope.get("client")))
             try:
                 await send({"type": "websocket.send", "bytes": reply.frame})
             except OSError:  # the device went away mid-request; nothing left to answer
@@ -240,13 +247,15 @@ def _build_api(edge: EdgeApp) -> FastAPI:
         # One entry per label, also while an older version still serves its devices.
         return {"status": "ok", "models": list(core.versions.current)}
 
+    # Plain ``def`` routes run in the threadpool, off the event loop the frames are served on.
     @api.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
         return render_metrics(core)
 
     @api.get("/api/stats")
-    def stats() -> dict[str, Any]:
-        return stats_json(core)
+    def stats() -> Response:
+        # json.dumps directly: FastAPI's generic encoder took ~85 ms per 1,000 devices, this ~14.
+        return Response(json.dumps(stats_json(core)), media_type="application/json")
 
     @api.post("/api/registration")
     def registration(body: RegistrationBody) -> dict[str, Any]:

@@ -93,6 +93,7 @@ class LimitsConfig(BaseModel):
     record_burst: int = Field(default=131_072, ge=1)
     plausible_inferences_per_s: float = Field(default=5_000.0, gt=0.0)
     max_devices: int = Field(default=2_048, ge=1)
+    max_devices_per_source: int = Field(default=256, ge=0)
     device_idle_s: float = Field(default=3_600.0, gt=0.0)
     telemetry_device_share: float = Field(default=0.25, gt=0.0, le=1.0)
     max_frames_per_s: float = Field(default=5_000.0, gt=0.0)

@@ -96,7 +96,11 @@ class EdgeCore:
         self.inline_tail_max_s = config.inline_tail_max_s
         self.policy = config.planner.policy
         limits = config.limits
-        self.registry = DeviceRegistry(max_devices=limits.max_devices, idle_s=limits.device_idle_s)
+        self.registry = DeviceRegistry(
+            max_devices=limits.max_devices,
+            idle_s=limits.device_idle_s,
+            max_per_source=limits.max_devices_per_source,
+        )
         self.report_gate = ReportGate(
             ReportLimits(
                 max_report_records=limits.max_report_records,
@@ -189,11 +193,14 @@ class EdgeCore:
             return True  # a refusal: cheap
         return float(model.tail_profile_s[header.cut]) <= self.inline_tail_max_s
 
-    def handle_frame(self, data: bytes, now_s: float, *, transport: str = "") -> Reply:
+    def handle_frame(
+        self, data: bytes, now_s: float, *, transport: str = "", source: str = ""
+    ) -> Reply:
         """Decode one request frame and answer it; never raises for anything a peer sent.
 
         ``transport`` (``http``, ``ws``, ``tcp``, ``udp``, ``mqtt``) is recorded as the
-        device's transport once the frame is accepted.
+        device's transport once the frame is accepted. ``source`` is the peer's address
+        (empty when the transport has none, as MQTT): new registrations are capped per source.
         """
         self.frames += 1
         if len(data) > self.max_frame_bytes:
@@ -210,7 +217,7 @@ class EdgeCore:
             if problem:
                 # Counted against no device: the frame does not speak for the id it names.
                 return self._refuse(ErrorCode.UNAUTHORIZED, problem, msg, count_device=False)
-        reply = self._route(msg, data, now_s, transport)
+        reply = self._route(msg, data, now_s, transport, source)
         if reply.status == 200 and (transport or self.versions.superseded):
             record = self.registry.get(msg.device_id)
             if record is not None:
@@ -233,14 +240,16 @@ class EdgeCore:
     def _models_in_use(self) -> set[str]:
         return {r.model.model_id for r in list(self.registry.devices.values())}
 
-    def _route(self, msg: Message, data: bytes, now_s: float, transport: str = "") -> Reply:
+    def _route(
+        self, msg: Message, data: bytes, now_s: float, transport: str = "", source: str = ""
+    ) -> Reply:
         """The reply to a decoded (and, with tokens on, authenticated) frame that came over
         ``transport`` (the planner keeps one link estimate per transport)."""
         try:
             if isinstance(msg, InferRequest):
                 return self._infer(msg, len(data), now_s, transport)
             if isinstance(msg, Register):
-                return self._register(msg, now_s, transport)
+                return self._register(msg, now_s, transport, source)
             if isinstance(msg, DeviceOnlyReport):
                 return self._device_only(msg, len(data), now_s, transport)
             if isinstance(msg, OfflineReport):
@@ -279,13 +288,17 @@ class EdgeCore:
 
     # ---------------------------------------------------------------- messages
 
-    def _register(self, msg: Register, now_s: float, transport: str = "") -> Reply:
+    def _register(
+        self, msg: Register, now_s: float, transport: str = "", source: str = ""
+    ) -> Reply:
         with self.served.lock:  # a version is not retired between lookup and registration
-            reply = self._register_locked(msg, now_s, transport)
+            reply = self._register_locked(msg, now_s, transport, source)
             self.served.retire_unused()
         return reply
 
-    def _register_locked(self, msg: Register, now_s: float, transport: str) -> Reply:
+    def _register_locked(
+        self, msg: Register, now_s: float, transport: str, source: str = ""
+    ) -> Reply:
         model = self.models.get(msg.model_id)
         if model is None:
             served = ", ".join(f"{m.label} ({m.model_id})" for m in self.models.values())
@@ -293,6 +306,15 @@ class EdgeCore:
                 ErrorCode.UNKNOWN_MODEL,
                 f"this edge does not serve model {msg.model_id}; it serves: {served}",
                 msg,
+            )
+        if self.registry.source_full(msg.device_id, source):
+            return self._refuse(
+                ErrorCode.OVERLOADED,
+                f"source {source} already holds {self.registry.max_per_source} "
+                "registered devices (limits.max_devices_per_source); reuse a device id or "
+                "retry later",
+                msg,
+                count_device=False,
             )
         room, evicted = self.registry.has_room(msg.device_id, now_s)
         self._forget(evicted)
@@ -306,7 +328,9 @@ class EdgeCore:
         cut = self.mailbox.first_cut(
             msg.device_id, model, msg.profile.op_seconds, now_s, transport=transport
         )
-        self.registry.register(msg.device_id, model, kind=msg.profile.kind, cut=cut, now_s=now_s)
+        self.registry.register(
+            msg.device_id, model, kind=msg.profile.kind, cut=cut, now_s=now_s, source=source
+        )
         ack = RegisterAck(
             device_id=msg.device_id,
             model_id=model.model_id,

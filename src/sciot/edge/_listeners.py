@@ -34,23 +34,39 @@ class FrameHandler(Protocol):
 
     def runs_inline(self, data: bytes) -> bool: ...
 
-    def handle_frame(self, data: bytes, now_s: float, *, transport: str = "") -> Reply: ...
+    def handle_frame(
+        self, data: bytes, now_s: float, *, transport: str = "", source: str = ""
+    ) -> Reply: ...
 
     def malformed(self, reason: str) -> Reply: ...
 
     def refuse_oversized(self, size_bytes: int) -> Reply: ...
 
 
-def frame_handler(core: FrameHandler, transport: str) -> Callable[[bytes, float], Reply]:
-    """``core.handle_frame`` that records ``transport`` as the device's."""
-    return functools.partial(core.handle_frame, transport=transport)
+def frame_handler(
+    core: FrameHandler, transport: str, source: str = ""
+) -> Callable[[bytes, float], Reply]:
+    """``core.handle_frame`` that records ``transport`` as the device's and names the peer
+    address ``source`` (registrations are capped per source)."""
+    return functools.partial(core.handle_frame, transport=transport, source=source)
+
+
+def peer_host(peer: object) -> str:
+    """The host part of a socket peer address (``(host, port, ...)``), "" when unknown."""
+    if isinstance(peer, tuple | list) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return ""
 
 
 async def handle_on(
-    core: FrameHandler, executor: ThreadPoolExecutor, data: bytes, transport: str = ""
+    core: FrameHandler,
+    executor: ThreadPoolExecutor,
+    data: bytes,
+    transport: str = "",
+    source: str = "",
 ) -> Reply:
     """One frame through the core, inline when its tail is cheaper than a hand-off."""
-    handle = frame_handler(core, transport)
+    handle = frame_handler(core, transport, source)
     if core.runs_inline(data):
         reply = handle(data, time.time())
     else:

@@ -21,8 +21,12 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render_metrics(core: EdgeCore) -> str:
-    devices = core.stats()
+def render_metrics(core: EdgeCore, *, max_devices: int | None = None) -> str:
+    """The Prometheus page: per-device series for the ``max_devices`` most recently seen
+    (``STATS_MAX_DEVICES`` by default, as ``/api/stats``), fleet gauges over every device."""
+    limit = STATS_MAX_DEVICES if max_devices is None else max_devices
+    devices = core.registry.stats(limit=limit)
+    devices_total = core.registry.totals()[0]
     lines: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
@@ -30,7 +34,9 @@ def render_metrics(core: EdgeCore) -> str:
         lines.append(f"# TYPE {name} {kind}")
 
     family("sciot_edge_devices", "gauge", "Registered devices.")
-    lines.append(f"sciot_edge_devices {len(devices)}")
+    lines.append(f"sciot_edge_devices {devices_total}")
+    family("sciot_edge_devices_listed", "gauge", "Devices with per-device series on this page.")
+    lines.append(f"sciot_edge_devices_listed {len(devices)}")
     family("sciot_edge_inferences_total", "counter", "Inferences by device and outcome.")
     for d in devices:
         # The model by the name it is served under (what a dashboard shows); the content hash
@@ -63,6 +69,12 @@ def render_metrics(core: EdgeCore) -> str:
     family("sciot_edge_frames_rejected_total", "counter", "Frames refused, by reason.")
     for reason, count in sorted(core.rejected.items()):
         lines.append(f'sciot_edge_frames_rejected_total{{reason="{reason}"}} {count}')
+    family(
+        "sciot_edge_source_refusals_total",
+        "counter",
+        "New device ids refused: their source address was at limits.max_devices_per_source.",
+    )
+    lines.append(f"sciot_edge_source_refusals_total {core.registry.source_refusals}")
     if core.telemetry is not None:
         counts = core.telemetry.counts()
         family("sciot_edge_telemetry_rows_total", "counter", "Telemetry rows by fate.")
@@ -108,6 +120,7 @@ def stats_json(core: EdgeCore, *, max_devices: int = STATS_MAX_DEVICES) -> dict[
         "split_inferences": split_inferences,
         "frames": core.frames,
         "rejected": dict(core.rejected),
+        "source_refusals": core.registry.source_refusals,
         "telemetry": telemetry,
         "devices": per_device,
         "devices_total": devices_total,

@@ -43,6 +43,8 @@ class DeviceRecord:
     kind: str = ""
     transport: str = ""
     """The transport of the device's latest accepted frame (``http``, ``ws``, ``tcp``, ...)."""
+    source: str = ""
+    """The peer address the device registered from ("" when the transport has none)."""
     next_cut: int = 0
     last_cut: int | None = None
     last_seen_s: float = 0.0
@@ -107,18 +109,46 @@ class DeviceRegistry:
     the planner can forget them too); if none is idle, the newcomer is refused, never an
     active device. An evicted device that comes back gets ``UNKNOWN_DEVICE`` and registers
     again, as after an edge restart.
+
+    Also bounded per source: one peer address holds at most ``max_per_source`` devices
+    (0: no cap), so a single client minting fresh ids cannot fill the registry for everyone
+    else. An empty source (a transport with no peer address) is never capped.
     """
 
-    def __init__(self, *, max_devices: int = 1 << 62, idle_s: float = float("inf")) -> None:
+    def __init__(
+        self,
+        *,
+        max_devices: int = 1 << 62,
+        idle_s: float = float("inf"),
+        max_per_source: int = 0,
+    ) -> None:
         self.devices: dict[str, DeviceRecord] = {}
         self.rejected: dict[str, int] = {}
         self.evicted = 0
         self.max_devices = max_devices
         self.idle_s = idle_s
+        self.max_per_source = max_per_source
+        self.per_source: dict[str, int] = {}
+        """Registered devices per non-empty source address."""
+        self.source_refusals = 0
+        """New device ids refused because their source was at ``max_per_source``."""
         self._lock = threading.Lock()
 
     def get(self, device_id: str) -> DeviceRecord | None:
         return self.devices.get(device_id)
+
+    def source_full(self, device_id: str, source: str) -> bool:
+        """Whether registering ``device_id`` would take ``source`` over its cap (an id already
+        registered from that source is not a new device)."""
+        if not source or self.max_per_source <= 0:
+            return False
+        with self._lock:
+            record = self.devices.get(device_id)
+            if record is not None and record.source == source:
+                return False
+            full = self.per_source.get(source, 0) >= self.max_per_source
+            self.source_refusals += full
+            return full
 
     def has_room(self, device_id: str, now_s: float) -> tuple[bool, list[str]]:
         """Whether ``device_id`` may register now, and the idle devices evicted to make room."""
@@ -128,19 +158,49 @@ class DeviceRegistry:
             cutoff = now_s - self.idle_s
             idle = [d for d, r in self.devices.items() if r.last_seen_s <= cutoff]
             for d in idle:
-                del self.devices[d]
+                self._drop_source(self.devices.pop(d).source)
             self.evicted += len(idle)
             return len(self.devices) < self.max_devices, idle
 
+    def _add_source(self, source: str) -> None:
+        """One device more from ``source`` (caller holds the lock)."""
+        if source:
+            self.per_source[source] = self.per_source.get(source, 0) + 1
+
+    def _drop_source(self, source: str) -> None:
+        """One device fewer from ``source`` (caller holds the lock)."""
+        if source:
+            left = self.per_source.get(source, 0) - 1
+            if left > 0:
+                self.per_source[source] = left
+            else:
+                self.per_source.pop(source, None)
+
     def register(
-        self, device_id: str, model: ServedModel, *, kind: str, cut: int, now_s: float
+        self,
+        device_id: str,
+        model: ServedModel,
+        *,
+        kind: str,
+        cut: int,
+        now_s: float,
+        source: str = "",
     ) -> DeviceRecord:
         """Add a device, or refresh it; a device registering another model starts afresh."""
         with self._lock:
             record = self.devices.get(device_id)
             if record is None or record.model is not model:
-                record = DeviceRecord(device_id=device_id, model=model, registered_at_s=now_s)
+                if record is not None:
+                    self._drop_source(record.source)
+                record = DeviceRecord(
+                    device_id=device_id, model=model, registered_at_s=now_s, source=source
+                )
                 self.devices[device_id] = record
+                self._add_source(source)
+            elif record.source != source:
+                self._drop_source(record.source)
+                record.source = source
+                self._add_source(source)
             record.kind = kind
             record.next_cut = cut
             record.last_seen_s = now_s

@@ -22,7 +22,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from sciot.edge._esp32_compat import RawTailAnswerer
-from sciot.edge._listeners import FrameHandler, LoopListener, LoopThread, handle_on
+from sciot.edge._listeners import FrameHandler, LoopListener, LoopThread, handle_on, peer_host
 from sciot.errors import SciotError, TransportError
 from sciot.transport._framing import MAGIC, PREFIX_BYTES, frame_length
 
@@ -117,6 +117,7 @@ class TcpListener(LoopListener):
         self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         core = self.core
+        source = peer_host(writer.get_extra_info("peername"))
         while True:
             try:
                 prefix = head + await asyncio.wait_for(
@@ -140,7 +141,7 @@ class TcpListener(LoopListener):
                 )
                 await self._refuse(writer, core.malformed(reason).frame)
                 return
-            reply = await handle_on(core, self._executor, prefix + rest, "tcp")
+            reply = await handle_on(core, self._executor, prefix + rest, "tcp", source)
             writer.write(reply.frame)
             await writer.drain()
             if reply.status == 400:

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sciot.edge._listeners import FrameHandler, LoopListener, LoopThread, handle_on
+from sciot.edge._listeners import FrameHandler, LoopListener, LoopThread, handle_on, peer_host
 from sciot.errors import TransportError
 from sciot.transport._datagram import (
     DEFAULT_DATAGRAM_BYTES,
@@ -188,7 +188,7 @@ class UdpListener(LoopListener, asyncio.DatagramProtocol):
 
     async def _answer(self, key: Key, addr: Any, frame: bytes) -> None:
         try:
-            reply = await handle_on(self.core, self._executor, frame, "udp")
+            reply = await handle_on(self.core, self._executor, frame, "udp", peer_host(addr))
         finally:
             self._running.discard(key)
         self._send_reply(key, addr, reply.frame)
