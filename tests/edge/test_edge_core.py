@@ -282,7 +282,7 @@ def test_the_mailbox_merges_measurements_and_publishes_the_cut(edge: EdgeApp) ->
 
 
 def test_edge_counts_cuts_as_the_device_does(tmp_path: Path, fomo: Fomo) -> None:
-    """Cut 0 is edge-only on both sides, interior cuts are splits (issue: 'split 2' on the
+    """Cut 0 is edge-only on both sides, interior cuts are splits (it was 'split 2' on the
     device against 'split_inferences: 0, edge_only: 2' on the edge)."""
     app = build_edge(edge_config(tmp_path))
     app.start()
