@@ -245,16 +245,23 @@ class _RawWebSocketPeer:
 
 
 def test_websocket_answers_pings_and_joins_fragments() -> None:
+    # The peer's thread reads the pong after the client already has its reply, so the test
+    # waits for the script to end instead of racing it.
+    script_done = threading.Event()
+
     def script(peer: _RawWebSocketPeer, conn: socket.socket) -> None:
-        opcode, body = peer.read_frame(conn)
-        assert opcode == 0x2
-        conn.sendall(peer.frame(0x9, b"are you there") + peer.frame(0x2, body[:3], fin=False))
-        conn.sendall(peer.frame(0x0, body[3:]))
-        opcode, pong = peer.read_frame(conn)
-        assert opcode == 0xA
-        peer.pongs.append(pong)
-        with contextlib.suppress(ConnectionError):
-            peer.read_frame(conn)  # the client's close frame
+        try:
+            opcode, body = peer.read_frame(conn)
+            assert opcode == 0x2
+            conn.sendall(peer.frame(0x9, b"are you there") + peer.frame(0x2, body[:3], fin=False))
+            conn.sendall(peer.frame(0x0, body[3:]))
+            opcode, pong = peer.read_frame(conn)
+            assert opcode == 0xA
+            peer.pongs.append(pong)
+            with contextlib.suppress(ConnectionError):
+                peer.read_frame(conn)  # the client's close frame
+        finally:
+            script_done.set()
 
     peer = _RawWebSocketPeer(script)
     t = WebSocketClientTransport(f"ws://127.0.0.1:{peer.port}")
@@ -262,6 +269,7 @@ def test_websocket_answers_pings_and_joins_fragments() -> None:
         assert t.request(b"hello, edge", timeout_s=5.0) == b"hello, edge"
     finally:
         t.close()
+        assert script_done.wait(10.0), "the scripted peer never finished"
         peer.close()
     assert peer.pongs == [b"are you there"]
 
