@@ -205,18 +205,7 @@ class ModelCache:
 
 
 def random_inputs(infos: Any, seed: int) -> dict[str, np.ndarray]:
-    """Seeded inputs matching a model's input TensorInfos (any dtype LiteRT accepts)."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for info in infos:
-        dtype = np.dtype(info.dtype)
-        if dtype.kind == "f":
-            array = rng.standard_normal(info.shape).astype(dtype)
-        elif dtype.kind in "iu":
-            bounds = np.iinfo(dtype)
-            array = rng.integers(bounds.min, bounds.max, size=info.shape, endpoint=True)
-            array = array.astype(dtype)
-        else:
-            array = rng.integers(0, 2, size=info.shape).astype(dtype)
-        feeds[info.name] = array
-    return feeds
+    """Seeded inputs matching a model's input TensorInfos: the run check's own generator."""
+    from sciot.runtime._feeds import random_feeds
+
+    return random_feeds(infos, seed)
