@@ -106,6 +106,25 @@ def test_implausible_and_oversized_reports_are_refused(tmp_path: Path, fomo: Fom
         app.stop()
 
 
+def test_a_fast_tiny_head_is_plausible_under_the_default_limits(
+    tmp_path: Path, fomo: Fomo
+) -> None:
+    # A device-only batch seen from an honest client on a fast host: 8 inferences of a tiny
+    # model, 175 us apart, reported with a near-zero device time.
+    app = _edge(tmp_path)
+    try:
+        _register(app, fomo, "fast")
+        cut = fomo.graph.num_ops
+        records = tuple(
+            OfflineRecord(seq=i, cut=cut, started_at_s=T0 + i * 0.000175, device_seconds=0.00015)
+            for i in range(8)
+        )
+        reply = _call(app, _report(fomo, "fast", records))
+        assert isinstance(reply, OfflineAck) and reply.accepted == 8
+    finally:
+        app.stop()
+
+
 def test_a_flooding_device_is_held_to_its_rate_and_costs_an_honest_one_nothing(
     tmp_path: Path, fomo: Fomo
 ) -> None:

@@ -91,7 +91,7 @@ class LimitsConfig(BaseModel):
     max_report_records: int = Field(default=16_384, ge=1, le=65_535)
     max_records_per_s: float = Field(default=5_000.0, gt=0.0)
     record_burst: int = Field(default=131_072, ge=1)
-    plausible_inferences_per_s: float = Field(default=5_000.0, gt=0.0)
+    plausible_inferences_per_s: float = Field(default=100_000.0, gt=0.0)
     max_devices: int = Field(default=2_048, ge=1)
     max_devices_per_source: int = Field(default=256, ge=0)
     device_idle_s: float = Field(default=3_600.0, gt=0.0)
