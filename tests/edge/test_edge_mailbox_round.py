@@ -42,3 +42,35 @@ def test_per_op_times_win_over_a_head_total(fomo_served: ServedModel) -> None:
     mailbox = PlannerMailbox([model], "adaptive", seed=0, publish=lambda d, c: None)
     mailbox.post("cam-p", model, 0.0, device_op_seconds=[(2e-4,)], head=(model.num_ops, 9.0))
     assert mailbox._pending["cam-p"].as_round().head is None
+
+
+def test_plan_now_runs_one_devices_round_and_publishes_its_cut(
+    fomo_served: ServedModel,
+) -> None:
+    """A device-only report's ack carries the cut planned with that report: plan_now runs the
+    device's pending round at once (the others wait for the planner thread)."""
+    model = fomo_served
+    published: list[tuple[str, int]] = []
+    mailbox = PlannerMailbox(
+        [model], "adaptive", seed=0, publish=lambda d, c: published.append((d, c))
+    )
+    for device_id in ("cam-a", "cam-b"):
+        mailbox.first_cut(device_id, model, (1e-4,) * model.num_ops, 0.0)
+    assert mailbox.plan_now("cam-a") is None, "nothing pending: no round"
+    total = 1e-4 * model.num_ops
+    for device_id in ("cam-a", "cam-b"):
+        mailbox.post(
+            device_id,
+            model,
+            1.0,
+            head=(model.num_ops, total),
+            latencies=[(model.num_ops, total)] * 8,
+            inferences=8,
+        )
+    cut = mailbox.plan_now("cam-a")
+    assert cut is not None and published == [("cam-a", cut)]
+    planner = mailbox.planners[model.model_id]
+    assert planner.state("cam-a").latency_count == 8
+    assert planner.state("cam-b").latency_count == 0, "another device's round waits"
+    assert mailbox.plan_pending() == 1
+    assert planner.state("cam-b").latency_count == 8

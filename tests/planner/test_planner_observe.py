@@ -166,6 +166,21 @@ def test_device_only_inferences_are_reported_in_batches() -> None:
     assert channel.device_only(started_s=1.5, device_op_s=[1e-4] * 4)
 
 
+def test_a_report_ack_carries_the_cut_planned_with_its_batch() -> None:
+    """A device-only device hears a decision only in a report's ack: the ack must carry what
+    the round fed with that batch decided, not the round before's (one interval later)."""
+    planner = Planner(SPACE, Counting())
+    channel = _channel(planner)
+    assert channel.register(0.0).cut == 0
+    for i in range(3):
+        channel.device_only(started_s=0.01 * i, device_op_s=[1e-4] * 4)
+    channel.report(now_s=0.05, transfer=Transfer(300, 0, 0.002))
+    # Register was decision 0 (cut 0); the batch's round is decision 1, plus the two
+    # inferences it counted beyond the first: cut (1 + 2) % 5.
+    assert channel.rounds == 2
+    assert channel.cut == planner.state("cam").requests - 1 == 3
+
+
 def test_an_outage_is_heard_and_the_device_runs_locally() -> None:
     planner = Planner(SPACE, "adaptive")
     channel = _channel(planner)

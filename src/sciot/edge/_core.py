@@ -9,7 +9,8 @@ oversized frame), and hands each message to the module whose job it is:
 - :class:`~sciot.edge._registry.DeviceRegistry`: who is registered, and every counter;
 - :class:`~sciot.edge._tail.TailService`: checks the tensors and runs the tail;
 - :class:`~sciot.edge._mailbox.PlannerMailbox`: measurements wait there for the planner
-  thread, which publishes each device's next cut (the planner is never called on this path);
+  thread, which publishes each device's next cut (the planner is called on this path only
+  for a device-only report, whose ack must carry a cut planned with it);
 - :class:`~sciot.edge._telemetry.TelemetryWriter`: one row per inference.
 
 Nothing here does I/O: a new transport needs only to pass bytes in and send the reply out.
@@ -477,6 +478,11 @@ class EdgeCore:
             transport=transport,
             transfer_transport=record.transport or transport,
         )
+        # The ack carries the cut planned with this batch: it is the device's only way off
+        # device-only, and one round per report is cheap (a report covers many inferences).
+        planned = self.mailbox.plan_now(msg.device_id)
+        if planned is not None:
+            next_cut = planned
         # Device-only inferences cost the edge nothing: no bytes, no edge time.
         write_local_rows(
             self.telemetry,

@@ -1,7 +1,8 @@
 """The planner mailbox: measurements wait here until the planner has time for them.
 
 A full observe-and-decide costs about a millisecond, several times a whole split inference, so
-the request path never calls the planner. It posts what it measured (device and edge op
+the request path does not call the planner (a device-only report, rare by construction, is the
+one exception: :meth:`PlannerMailbox.plan_now`). It posts what it measured (device and edge op
 times, transfer samples, outages) to the device's mailbox entry and returns;
 :meth:`PlannerMailbox.plan_pending`, run by :class:`PlannerWorker` in its own thread within a
 CPU budget, turns every waiting entry into one :class:`~sciot.planner.Round` and hands it to
@@ -225,6 +226,30 @@ class PlannerMailbox:
                     "planner round failed for %s; its measurements are skipped", device_id
                 )
         return len(work)
+
+    def plan_now(self, device_id: str) -> int | None:
+        """Run ``device_id``'s pending round at once and publish its cut (None: nothing was
+        pending, or the round failed).
+
+        For a device-only report, whose acknowledgement is the only message that can move
+        the device off device-only: acking with the cut the round *before* chose would keep
+        it local one more report interval (~0.5 s) after the planner decided to leave. One
+        round per report interval per such device keeps this off the hot path's budget.
+        """
+        with self._lock:
+            pending = self._pending.pop(device_id, None)
+        if pending is None:
+            return None
+        try:
+            planner = self.planners[pending.model.model_id]
+            observed = pending.as_round()
+            with self.planner_lock:
+                cut = self._feed(planner, device_id, pending.model, pending.now_s, observed)
+        except Exception:  # a bug for this device: the ack keeps the published cut
+            log.exception("planner round failed for %s; its measurements are skipped", device_id)
+            return None
+        self._publish(device_id, cut)
+        return cut
 
     def forget(self, device_ids: Iterable[str]) -> None:
         """Drop evicted devices' pending measurements and planner state."""

@@ -11,9 +11,11 @@ A deployed planner does not see every op of every request. It learns, per device
   startup profile (:func:`spread_tail_s`); a wait for the executor is inside that time;
 - the network time of an exchange only with the device's *next* message, which carries it;
 - device-only inferences in batches (every ``report_every`` inferences or ``report_interval_s``
-  after the oldest), whose acknowledgement carries the next cut;
-- and it decides once per planner round, after the round's observations; a reply carries the
-  cut published by the round before, so a decision reaches the device one exchange late.
+  after the oldest), whose acknowledgement carries the cut planned with the batch (the edge
+  runs that device's round before it acks);
+- and it decides once per planner round, after the round's observations; an inference reply
+  carries the cut published by the round before, so a decision reaches an offloading device
+  one exchange late.
 
 :func:`feed_round` is the one code path that hands a round's observations to a
 :class:`~sciot.planner.Planner` and takes its decision; the edge's planner worker and the
@@ -241,12 +243,18 @@ class ObservationChannel:
         )
 
     def report(self, *, now_s: float, transfer: Transfer) -> None:
-        """The batch report was sent at ``now_s`` and acknowledged; the ack carries a cut."""
+        """The batch report was sent at ``now_s`` and acknowledged; the ack carries the cut
+        planned *with* the batch (the edge runs the device's round before acking).
+
+        A device-only device hears a decision only in an ack, once per report interval; an
+        ack carrying the round before's cut would keep it local one interval more after the
+        planner has decided to leave (an edge that recovered would wait ~1 s, ~25 requests).
+        """
         observed, self._batch = self._batch, Round()
         observed.inferences, self._batch_count = self._batch_count, 0
         self._carried(observed)
-        self.decision = self.published
         self._round(now_s + transfer.seconds, observed)
+        self.decision = self.published
         self._last_transfer = transfer
 
     def failed(self, *, now_s: float, censored: Transfer | None = None) -> None:
