@@ -180,6 +180,23 @@ def test_saved_state_reloads_and_behaves_the_same(
     assert detector.process(later) == again.process(later)
 
 
+def test_state_saved_before_the_detection_modules_split_still_loads(tmp_path: Path) -> None:
+    # Earlier versions defined Baseline in sciot.sensors._detect, so their pickles name it
+    # there; protocol 2 writes that name as plain text, which lets the test write one.
+    detector = StreamingDetector(DetectionConfig(warmup_windows=30))
+    v = _signal(4000, 4)
+    detector.process(_windows(v[:2000]))
+    path = tmp_path / "det.pkl"
+    detector.save(path)
+    saved = pickle.loads(path.read_bytes())
+    old = pickle.dumps(saved, protocol=2)
+    assert b"sciot.sensors._baseline\nBaseline" in old
+    path.write_bytes(old.replace(b"sciot.sensors._baseline\n", b"sciot.sensors._detect\n"))
+    again = load_detector(path)
+    later = _windows(v[2000:], start=2000)
+    assert detector.process(later) == again.process(later)
+
+
 def test_load_rejects_foreign_files(tmp_path: Path) -> None:
     with pytest.raises(SensorError, match="cannot load"):
         load_detector(tmp_path / "missing.pkl")

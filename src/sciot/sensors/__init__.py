@@ -25,16 +25,10 @@ from sciot.sensors._config import (
     load_config,
     parse_config,
 )
-from sciot.sensors._detect import (
-    DETECTOR_INPUTS,
-    Detector,
-    Finding,
-    IsolationForestDetector,
-    StreamingDetector,
-    TfliteDetector,
-    load_detector,
-    make_detector,
-)
+from sciot.sensors._detect import load_detector, make_detector
+from sciot.sensors._detector_base import Detector
+from sciot.sensors._detectors import IsolationForestDetector, StreamingDetector, TfliteDetector
+from sciot.sensors._inputs import DETECTOR_INPUTS
 from sciot.sensors._metrics import EventScores, KindScore, score_events
 from sciot.sensors._pipeline import (
     IngestStage,
@@ -58,6 +52,7 @@ from sciot.sensors._types import (
     Alert,
     AnomalyEvent,
     AnomalyKind,
+    Finding,
     IngestCounts,
     ReadingBatch,
     SensorInfo,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sciot.sensors._config import AlertConfig, DetectionConfig
-from sciot.sensors._detect import Finding
-from sciot.sensors._types import Alert, Severity
+from sciot.sensors._types import Alert, Finding, Severity
 
 
 def describe(finding: Finding) -> str:

@@ -2,8 +2,9 @@
 
 Readings travel in column batches (:class:`ReadingBatch`: one numpy array per field) so every
 stage after decoding works on arrays, never on one Python object per reading. Anomaly events
-(the simulator's ground truth) and alerts (the detector's output) are small frozen records
-because there are few of them and they cross module and process boundaries.
+(the simulator's ground truth), findings (anomalous windows, before de-duplication) and alerts
+(the detector's output) are small frozen records because there are few of them and they cross
+module and process boundaries.
 """
 
 from __future__ import annotations
@@ -109,6 +110,27 @@ class AnomalyEvent:
                 f"anomaly on {self.sensor_id!r} ends ({self.end_s}) before it starts "
                 f"({self.start_s})"
             )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """One anomalous window, before alert de-duplication.
+
+    ``z`` is the deviation of ``feature`` in its own units (baseline deviations, or noise
+    sigma for ``spike``); ``score`` is the largest deviation over its threshold (above 1 is
+    anomalous); ``value``, ``expected`` and ``spread`` are in the input's units.
+    """
+
+    sensor_id: str
+    timestamp_s: float
+    sent_s: float
+    kind: AnomalyKind
+    feature: str
+    z: float
+    score: float
+    value: float
+    expected: float
+    spread: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
