@@ -32,7 +32,7 @@ LINE = re.compile(rb"^Predictions: Class (\d+) \((\d+\.\d\d)%\)(, Class \d+ \(\d
 
 @pytest.fixture(scope="module")
 def split(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Esp32Split:
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     directory = (
         cache.mkdir("sciot-esp32") if cache is not None else tmp_path_factory.mktemp("esp32")
     )
