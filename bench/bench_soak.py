@@ -33,54 +33,23 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _edge_proc import Edge, proc_rss_mb, sciot_serve
 
 WORKERS = 4
 IDLE_DEVICES = 1000
 """Devices the ``poll`` phase registers and leaves idle, so the stats have a fleet to list."""
 
 
-def proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-@dataclass
-class Edge:
-    process: subprocess.Popen[str]
-    url: str
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
 def start_edge(telemetry: Path) -> Edge:
-    cmd = [sys.executable, "-m", "sciot", "serve", "--port", "0", "--telemetry", str(telemetry)]
-    process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if " on http://" not in line:
-        process.kill()
-        raise SystemExit(f"edge did not start: {line!r}")
-    return Edge(process=process, url=line.split(" on ", 1)[1].split()[0])
+    return sciot_serve("--telemetry", str(telemetry), stop_timeout_s=20.0)
 
 
 def device_worker(ids: list[str], url: str, seconds: float, rate: float, results: Any) -> None:
@@ -241,7 +210,7 @@ def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         p.start()
     samples: list[tuple[float, float]] = []
     while any(p.is_alive() for p in procs) and time.monotonic() - started < seconds + 180:
-        samples.append((time.monotonic() - started, proc_rss_mb(edge.process.pid)))
+        samples.append((time.monotonic() - started, proc_rss_mb(edge.process.pid)[0]))
         time.sleep(1.0)
     out = [results.get(timeout=60) for _ in procs]
     for p in procs:

@@ -28,79 +28,70 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _edge_proc import CLK_TCK, Edge, launch_http, proc_cpu_s, proc_rss_mb, sciot_serve
+
 MODEL = "fomo96"
 
 
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-
-def proc_rss_mb(pid: int) -> tuple[float, float]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
-@dataclass
-class Edge:
-    process: subprocess.Popen[str]
-    url: str
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
 def start_edge(workdir: Path, policy: str) -> Edge:
-    cmd = [
-        sys.executable,
-        "-m",
-        "sciot",
-        "serve",
-        "--port",
-        "0",
-        "--policy",
-        policy,
-        "--telemetry",
-        str(workdir / f"telemetry-{time.monotonic_ns()}.sqlite"),
-    ]
-    process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    line = ""
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if " on http://" in line or not line:
-            break
-    if " on http://" not in line:
-        process.kill()
-        raise SystemExit(f"edge did not start: {line!r}")
-    url = line.split(" on ", 1)[1].split()[0]
-    return Edge(process=process, url=url)
+    telemetry = workdir / f"telemetry-{time.monotonic_ns()}.sqlite"
+    return sciot_serve("--policy", policy, "--telemetry", str(telemetry))
+
+
+def start_together(target: Callable[..., None], items: Sequence[Any], ready: Any, go: Any) -> float:
+    """Tell the parent this worker is ready, wait for everyone's ``go``, then run
+    ``target(*item)`` in one thread per item; the worker's CPU seconds while they ran."""
+    ready.release()
+    go.wait()
+    cpu0 = time.process_time()
+    threads = [threading.Thread(target=target, args=item) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.process_time() - cpu0
+
+
+def drive_clients(
+    clients: list[tuple[Any, np.ndarray]], seconds: float, ready: Any, go: Any, results: Any
+) -> None:
+    """Each started ``DeviceClient`` infers its input in a loop, in its own thread, for
+    ``seconds`` after ``go``; puts (mode counts, latencies, CPU seconds) on ``results``."""
+    counts = {"inferences": 0, "split": 0, "local": 0}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def loop(client: Any, data: np.ndarray) -> None:
+        mine = {"inferences": 0, "split": 0, "local": 0}
+        lat: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            outcome = client.infer(data)
+            mode = str(outcome.mode)
+            mine["inferences"] += 1
+            if mode in ("split", "local"):
+                mine[mode] += 1
+            lat.append(outcome.total_s)
+        with lock:
+            for key, value in mine.items():
+                counts[key] += value
+            latencies.extend(lat)
+
+    cpu_s = start_together(loop, clients, ready, go)
+    for client, _ in clients:
+        client.close()
+    results.put((counts, latencies, cpu_s))
 
 
 def device_worker(
@@ -132,38 +123,7 @@ def device_worker(
         client = DeviceClient(config, open_transport(config))
         client.start()
         clients.append((client, sample_input(client.artefacts, MODEL, i)))
-    counts = {"inferences": 0, "split": 0, "local": 0}
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def loop(client: Any, data: np.ndarray) -> None:
-        mine = {"inferences": 0, "split": 0, "local": 0}
-        lat: list[float] = []
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            outcome = client.infer(data)
-            mode = str(outcome.mode)
-            mine["inferences"] += 1
-            if mode in ("split", "local"):
-                mine[mode] += 1
-            lat.append(outcome.total_s)
-        with lock:
-            for key, value in mine.items():
-                counts[key] += value
-            latencies.extend(lat)
-
-    ready.release()
-    go.wait()
-    cpu0 = time.process_time()
-    threads = [threading.Thread(target=loop, args=c) for c in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    cpu_s = time.process_time() - cpu0
-    for client, _ in clients:
-        client.close()
-    results.put((counts, latencies, cpu_s))
+    drive_clients(clients, seconds, ready, go, results)
 
 
 def replay_worker(
@@ -221,15 +181,7 @@ def replay_worker(
             counts["split"] += n
             latencies.extend(lat)
 
-    ready.release()
-    go.wait()
-    cpu0 = time.process_time()
-    threads = [threading.Thread(target=loop, args=s) for s in sessions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    results.put((counts, latencies, time.process_time() - cpu0))
+    results.put((counts, latencies, start_together(loop, sessions, ready, go)))
 
 
 def bare_server_main() -> None:
@@ -282,16 +234,9 @@ def bare_server_main() -> None:
 
 
 def start_bare_server() -> Edge:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-server"]
-    process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+    return launch_http(
+        [sys.executable, str(Path(__file__).resolve()), "--bare-server"], "bare server"
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if " on http://" not in line:
-        process.kill()
-        raise SystemExit(f"bare server did not start: {line!r}")
-    return Edge(process=process, url=line.split(" on ", 1)[1].split()[0])
 
 
 def bare_worker(count: int, url: str, seconds: float, ready: Any, go: Any, results: Any) -> None:
@@ -323,13 +268,7 @@ def bare_worker(count: int, url: str, seconds: float, ready: Any, go: Any, resul
             total[0] += n
             latencies.extend(lat)
 
-    ready.release()
-    go.wait()
-    threads = [threading.Thread(target=loop, args=c) for c in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_together(loop, clients, ready, go)
     for client, _ in clients:
         client.close()
     results.put((total[0], latencies))
@@ -458,13 +397,7 @@ def local_worker(count: int, seconds: float, ready: Any, go: Any, results: Any) 
         with lock:
             total[0] += n
 
-    ready.release()
-    go.wait()
-    threads = [threading.Thread(target=loop, args=r) for r in runners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_together(loop, runners, ready, go)
     results.put(total[0])
 
 
@@ -483,7 +416,7 @@ def run_local(devices: int, seconds: float, *, procs: int) -> float:
     elapsed = time.perf_counter() - t0
     for p in workers:
         p.join(30)
-    return total / elapsed
+    return float(total / elapsed)
 
 
 def median(values: list[float]) -> float:

@@ -3,9 +3,10 @@ the MQTT edge tier scaled out to three workers behind one ``$share`` group.
 
 Part 1: one edge process serves every transport at once over one ``EdgeCore`` (uvicorn for
 HTTP/WS plus the TCP, UDP and MQTT listeners, Mosquitto started here). Devices run in up to
-four processes, as in ``bench_split_inference.py`` (whose workers and /proc readers this
-reuses): **split** rows are real ``DeviceClient``s (head on the device), **replay** rows send a
-precomputed head output, which measures what the edge can serve. The baseline is HTTP, measured
+four processes, as in ``bench_split_inference.py`` (whose workers this reuses; the edge
+process is started, read and stopped by ``_edge_proc.py``, as there): **split** rows are real
+``DeviceClient``s (head on the device), **replay** rows send a precomputed head output, which
+measures what the edge can serve. The baseline is HTTP, measured
 in the same run, per mode and device count.
 
 Part 2 (``--no-scaleout`` skips it): edge workers (``python -m sciot.edge._mqtt_worker``) in one
@@ -38,49 +39,18 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _edge_proc import Edge, free_port, launch, proc_cpu_s, stop_process, wait_port
 from bench_split_inference import (
     MODEL,
-    Edge,
+    drive_clients,
     machine_busy_jiffies,
     median,
-    proc_cpu_s,
     run_split,
     split_counts,
 )
 
 TRANSPORTS = ("http", "ws", "tcp", "udp", "mqtt")
 REDIS_NO_DISK = ("--save", "", "--appendonly", "no")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{proc.args!r} did not listen on {port}")
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -154,12 +124,7 @@ def start_edge_all(
         "--telemetry",
         str(workdir / "telemetry.sqlite"),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("URLS "):
-        proc.kill()
-        raise SystemExit(f"edge did not start: {line!r}")
+    proc, line = launch(cmd, lambda text: text.startswith("URLS "), "edge", quiet=False)
     return proc, json.loads(line[5:])
 
 
@@ -186,37 +151,7 @@ def split_worker(
         client = DeviceClient(config, client_transport(url))
         client.start()
         clients.append((client, sample_input(client.artefacts, MODEL, i)))
-    counts = {"inferences": 0, "split": 0, "local": 0}
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def loop(client: Any, data: np.ndarray) -> None:
-        mine = {"inferences": 0, "split": 0, "local": 0}
-        lat: list[float] = []
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            outcome = client.infer(data)
-            mine["inferences"] += 1
-            if str(outcome.mode) in ("split", "local"):
-                mine[str(outcome.mode)] += 1
-            lat.append(outcome.total_s)
-        with lock:
-            for key, value in mine.items():
-                counts[key] += value
-            latencies.extend(lat)
-
-    ready.release()
-    go.wait()
-    cpu0 = time.process_time()
-    threads = [threading.Thread(target=loop, args=c) for c in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    cpu_s = time.process_time() - cpu0
-    for client, _ in clients:
-        client.close()
-    results.put((counts, latencies, cpu_s))
+    drive_clients(clients, seconds, ready, go, results)
 
 
 def run_phase(
@@ -293,8 +228,8 @@ def part_one(args: argparse.Namespace, workdir: Path) -> None:
                             flush=True,
                         )
     finally:
-        stop(edge)
-        stop(broker)
+        stop_process(edge)
+        stop_process(broker)
     print()
     print(
         "| mode | devices | transport | inferences/s (median) | min-max | edge CPU ms/inf "
@@ -409,10 +344,7 @@ def part_two(args: argparse.Namespace, workdir: Path) -> None:
             "--config",
             str(config),
         ]
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        assert p.stdout is not None
-        if not p.stdout.readline().startswith("ready"):
-            raise SystemExit("worker did not start")
+        p, _ = launch(cmd, lambda text: text.startswith("ready"), "worker", quiet=False)
         workers.append(p)
 
     try:
@@ -441,9 +373,9 @@ def part_two(args: argparse.Namespace, workdir: Path) -> None:
         )
     finally:
         for w in workers:
-            stop(w)
-        stop(redis)
-        stop(broker)
+            stop_process(w)
+        stop_process(redis)
+        stop_process(broker)
     span = args.seconds * 2
     print()
     print(
