@@ -28,15 +28,12 @@ from sciot.sensors._config import (
 from sciot.sensors._detect import load_detector, make_detector
 from sciot.sensors._detector_base import Detector
 from sciot.sensors._detectors import IsolationForestDetector, StreamingDetector, TfliteDetector
+from sciot.sensors._ingest import IngestStage
 from sciot.sensors._inputs import DETECTOR_INPUTS
 from sciot.sensors._metrics import EventScores, KindScore, score_events
-from sciot.sensors._pipeline import (
-    IngestStage,
-    RunReport,
-    SensorPublisher,
-    evaluate_detection,
-    run_pipeline,
-)
+from sciot.sensors._pipeline import evaluate_detection, run_pipeline
+from sciot.sensors._publisher import SensorPublisher
+from sciot.sensors._report import RunReport
 from sciot.sensors._simulate import SENSOR_TYPES, SensorType, Simulator, register_sensor_type
 from sciot.sensors._transport import (
     BrokerAddress,
