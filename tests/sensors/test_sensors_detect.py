@@ -25,20 +25,22 @@ INFO = SensorInfo(sensor_id="p1", sensor_type="pressure", unit="hPa", location="
 RATE_HZ = 2.0
 
 
-def _windows(values: np.ndarray, start: int = 0, window: int = 32) -> WindowFeatures:
-    builder = WindowBuilder(window=window, step=8)
+def _batch(sample_index: np.ndarray, values: np.ndarray) -> ReadingBatch:
+    """Readings of INFO at the given sample indices (a hole in them is a gap in time)."""
     n = values.shape[0]
-    t = 1_000_000.0 + (start + np.arange(n)) / RATE_HZ
-    out = builder.push(
-        ReadingBatch(
-            info=INFO,
-            timestamp_s=t,
-            value=values,
-            seq=np.arange(n, dtype=np.int64),
-            sent_s=np.zeros(n),
-            received_s=np.zeros(n),
-        )
+    return ReadingBatch(
+        info=INFO,
+        timestamp_s=1_000_000.0 + sample_index / RATE_HZ,
+        value=values,
+        seq=np.arange(n, dtype=np.int64),
+        sent_s=np.zeros(n),
+        received_s=np.zeros(n),
     )
+
+
+def _windows(values: np.ndarray, start: int = 0, window: int = 32) -> WindowFeatures:
+    sample_index = start + np.arange(values.shape[0])
+    out = WindowBuilder(window=window, step=8).push(_batch(sample_index, values))
     assert out is not None
     return out
 
@@ -140,19 +142,8 @@ def test_a_drift_is_not_learnt_as_the_new_normal() -> None:
 
 def test_dropout_is_a_rule(detector: StreamingDetector) -> None:
     v = _signal(800, 3)
-    n = v.shape[0]
     t_idx = np.concatenate([np.arange(400), np.arange(460, 860)])
-    t = 1_000_000.0 + t_idx / RATE_HZ
-    out = WindowBuilder(window=32, step=8).push(
-        ReadingBatch(
-            info=INFO,
-            timestamp_s=t,
-            value=v,
-            seq=np.arange(n, dtype=np.int64),
-            sent_s=np.zeros(n),
-            received_s=np.zeros(n),
-        )
-    )
+    out = WindowBuilder(window=32, step=8).push(_batch(t_idx, v))
     assert out is not None
     findings = detector.process(out)
     assert findings and all(f.kind == "dropout" for f in findings)

@@ -43,6 +43,18 @@ class SensorConfig(_Strict):
         return self
 
 
+def _require_ordered(ranges: BaseModel, section: str) -> None:
+    """Every field of ``ranges`` is a ``[low, high]`` draw range with ``0 < low <= high``.
+
+    Shared by the size and the length ranges of injected anomalies, whose fields are all such
+    ranges; the error names the field as the configuration spells it (``section.kind``).
+    """
+    for name in type(ranges).model_fields:
+        low, high = getattr(ranges, name)
+        if not 0 < low <= high:
+            raise ValueError(f"{section}.{name} must be [low, high] with 0 < low <= high")
+
+
 class AnomalyMagnitudes(_Strict):
     """How large each injected kind is, as ``[low, high]`` drawn uniformly per event.
 
@@ -58,10 +70,7 @@ class AnomalyMagnitudes(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> AnomalyMagnitudes:
-        for name in ("spike", "level_shift", "drift", "noise_burst"):
-            low, high = getattr(self, name)
-            if not 0 < low <= high:
-                raise ValueError(f"magnitude.{name} must be [low, high] with 0 < low <= high")
+        _require_ordered(self, "magnitude")
         return self
 
 
@@ -77,10 +86,7 @@ class AnomalySpans(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> AnomalySpans:
-        for name in ("spike", "level_shift", "drift", "stuck", "dropout", "noise_burst"):
-            low, high = getattr(self, name)
-            if not 0 < low <= high:
-                raise ValueError(f"span_samples.{name} must be [low, high] with 0 < low <= high")
+        _require_ordered(self, "span_samples")
         return self
 
 
