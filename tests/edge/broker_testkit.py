@@ -1,4 +1,5 @@
-"""A real Mosquitto for the edge's MQTT tests, on a free loopback port, stopped by PID."""
+"""A real Mosquitto for the MQTT tests (edge, sensors, faults), on a free loopback port, stopped
+by PID."""
 
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def mosquitto(tmp_path: Path) -> Iterator[int]:
-    """Yields the port of a broker started for this test."""
+def mosquitto_process(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Yields the port and process of a broker started for this test (a test may stop the
+    process early to see what losing the broker does); stopped by PID after."""
     binary = MOSQUITTO if Path(MOSQUITTO).exists() else shutil.which("mosquitto")
     if binary is None:
         pytest.skip("the mosquitto broker binary is not installed (apt-get install mosquitto)")
@@ -63,6 +65,13 @@ def mosquitto(tmp_path: Path) -> Iterator[int]:
     )
     try:
         wait_listening(port, proc)
-        yield port
+        yield port, proc
     finally:
         stop(proc)
+
+
+@contextmanager
+def mosquitto(tmp_path: Path) -> Iterator[int]:
+    """Yields the port of a broker started for this test."""
+    with mosquitto_process(tmp_path) as (port, _proc):
+        yield port

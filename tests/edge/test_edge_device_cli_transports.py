@@ -4,8 +4,6 @@ pick the transport, one edge process serves all three at once."""
 from __future__ import annotations
 
 import json
-import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from broker_testkit import mosquitto
+from serve_testkit import raw_urls, sciot_serve
 
 from sciot.device import DeviceConfig, open_transport
 from sciot.errors import ConfigError
@@ -26,39 +25,11 @@ def serve_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     """One ``sciot serve`` with TCP, UDP and MQTT on (its own Mosquitto); scheme -> URL."""
     tmp_path = tmp_path_factory.mktemp("serve")
     with mosquitto(tmp_path) as broker_port:
-        cmd = [
-            sys.executable,
-            "-m",
-            "sciot",
-            "serve",
-            "--port",
-            "0",
-            "--tcp-port",
-            "0",
-            "--udp-port",
-            "0",
-            "--mqtt-broker",
-            f"127.0.0.1:{broker_port}",
-            "--telemetry",
-            str(tmp_path / "t.sqlite"),
-        ]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        try:
-            assert proc.stdout is not None
-            lines = [proc.stdout.readline() for _ in range(2)]  # bounded: serve exits on error
-            found = re.findall(r"((tcp|udp|mqtt)://[^\s,]+)", " ".join(lines))
-            urls = {scheme: url for url, scheme in found}
+        flags = ("--tcp-port", "0", "--udp-port", "0", "--mqtt-broker", f"127.0.0.1:{broker_port}")
+        with sciot_serve(tmp_path, *flags) as (_proc, lines):
+            urls = raw_urls(lines)
             assert set(urls) == {"tcp", "udp", "mqtt"}, lines
             yield urls
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            if proc.stdout is not None:
-                proc.stdout.close()
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp", "mqtt"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from edge_testkit import Fomo
+from serve_testkit import raw_urls, sciot_serve
 
 from sciot.transport import client_transport
 from sciot.wire import DeviceProfile, InferResponse, Register, RegisterAck, decode, encode
@@ -18,28 +18,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_serve_answers_over_tcp_and_udp_beside_http(tmp_path: Path, fomo: Fomo) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "sciot",
-        "serve",
-        "--port",
-        "0",
-        "--tcp-port",
-        "0",
-        "--udp-port",
-        "0",
-        "--telemetry",
-        str(tmp_path / "t.sqlite"),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(2)]  # bounded: serve exits on error
-        urls = dict(re.findall(r"(tcp|udp)://(\S+?)(?:[,)\s]|$)", " ".join(lines)))
+    with sciot_serve(tmp_path, "--tcp-port", "0", "--udp-port", "0") as (proc, lines):
+        urls = raw_urls(lines)
         assert set(urls) == {"tcp", "udp"}, lines
-        for scheme, netloc in urls.items():
-            transport = client_transport(f"{scheme}://{netloc}")
+        for scheme, url in urls.items():
+            transport = client_transport(url)
             try:
                 device = f"serve-{scheme}"
                 register = Register(
@@ -54,15 +37,6 @@ def test_serve_answers_over_tcp_and_udp_beside_http(tmp_path: Path, fomo: Fomo) 
                 assert isinstance(reply, InferResponse)
             finally:
                 transport.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
     assert proc.returncode in (0, -signal.SIGINT, 130)
 
 
