@@ -48,8 +48,17 @@ IDLE_DEVICES = 1000
 """Devices the ``poll`` phase registers and leaves idle, so the stats have a fleet to list."""
 
 
-def start_edge(telemetry: Path) -> Edge:
-    return sciot_serve("--telemetry", str(telemetry), stop_timeout_s=20.0)
+def start_edge(telemetry: Path, *, uncapped_sources: bool = False) -> Edge:
+    """``sciot serve`` writing ``telemetry``. ``uncapped_sources`` lifts the per-source
+    registration cap (``limits.max_devices_per_source``): every client here shares the one
+    loopback address, so the ``poll`` phase's idle fleet would otherwise stop at the cap and
+    the devices after it would be refused."""
+    flags = ["--telemetry", str(telemetry)]
+    if uncapped_sources:
+        config = telemetry.with_suffix(".yaml")
+        config.write_text("limits:\n  max_devices_per_source: 0\n", encoding="utf-8")
+        flags += ["--config", str(config)]
+    return sciot_serve(*flags, stop_timeout_s=20.0)
 
 
 def device_worker(ids: list[str], url: str, seconds: float, rate: float, results: Any) -> None:
@@ -190,16 +199,17 @@ def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     from sciot.edge import read_telemetry
 
     telemetry = workdir / f"{name}.sqlite"
-    edge = start_edge(telemetry)
+    edge = start_edge(telemetry, uncapped_sources=name == "poll")
     seconds = args.minutes * 60.0
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     ids = [f"dev-{i:02d}" for i in range(args.devices)]
+    workers = max(1, min(WORKERS, len(ids)))  # a worker without devices would report nothing
     procs = [
         ctx.Process(
-            target=device_worker, args=(ids[w::WORKERS], edge.url, seconds, args.rate, results)
+            target=device_worker, args=(ids[w::workers], edge.url, seconds, args.rate, results)
         )
-        for w in range(WORKERS)
+        for w in range(workers)
     ]
     if name == "poll":
         procs.append(ctx.Process(target=poller, args=(edge.url, seconds, results)))
@@ -212,7 +222,8 @@ def run_phase(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     while any(p.is_alive() for p in procs) and time.monotonic() - started < seconds + 180:
         samples.append((time.monotonic() - started, proc_rss_mb(edge.process.pid)[0]))
         time.sleep(1.0)
-    out = [results.get(timeout=60) for _ in procs]
+    # One result per device (each device thread reports its own) and one per extra client.
+    out = [results.get(timeout=60) for _ in range(len(ids) + len(procs) - workers)]
     for p in procs:
         p.join(10)
     edge.stop()
