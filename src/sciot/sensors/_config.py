@@ -8,7 +8,7 @@ module the pipeline only sees validated, immutable settings.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
@@ -43,19 +43,25 @@ class SensorConfig(_Strict):
         return self
 
 
-def _require_ordered(ranges: BaseModel, section: str) -> None:
-    """Every field of ``ranges`` is a ``[low, high]`` draw range with ``0 < low <= high``.
+class _DrawRanges(_Strict):
+    """Settings whose every field is a ``[low, high]`` range drawn from, ``0 < low <= high``.
 
-    Shared by the size and the length ranges of injected anomalies, whose fields are all such
-    ranges; the error names the field as the configuration spells it (``section.kind``).
+    The sizes and the lengths of injected anomalies are both such ranges, one per kind; the
+    error names the field as the configuration spells it (``<section>.<kind>``).
     """
-    for name in type(ranges).model_fields:
-        low, high = getattr(ranges, name)
-        if not 0 < low <= high:
-            raise ValueError(f"{section}.{name} must be [low, high] with 0 < low <= high")
+
+    section: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for name in type(self).model_fields:
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{self.section}.{name} must be [low, high] with 0 < low <= high")
+        return self
 
 
-class AnomalyMagnitudes(_Strict):
+class AnomalyMagnitudes(_DrawRanges):
     """How large each injected kind is, as ``[low, high]`` drawn uniformly per event.
 
     Spikes, level shifts and drifts are in units of the sensor's noise sigma (a drift reaches
@@ -67,14 +73,10 @@ class AnomalyMagnitudes(_Strict):
     level_shift: tuple[float, float] = (3.0, 6.0)
     drift: tuple[float, float] = (4.0, 6.0)
     noise_burst: tuple[float, float] = (3.0, 5.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AnomalyMagnitudes:
-        _require_ordered(self, "magnitude")
-        return self
+    section: ClassVar[str] = "magnitude"
 
 
-class AnomalySpans(_Strict):
+class AnomalySpans(_DrawRanges):
     """How many samples each injected kind lasts, ``[low, high]`` drawn uniformly per event."""
 
     spike: tuple[int, int] = (1, 2)
@@ -83,11 +85,7 @@ class AnomalySpans(_Strict):
     stuck: tuple[int, int] = (40, 120)
     dropout: tuple[int, int] = (10, 60)
     noise_burst: tuple[int, int] = (40, 120)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AnomalySpans:
-        _require_ordered(self, "span_samples")
-        return self
+    section: ClassVar[str] = "span_samples"
 
 
 class AnomalyConfig(_Strict):
