@@ -83,18 +83,26 @@ class LinkEstimator:
                 "a zero or negative duration usually means the device and edge clocks disagree"
             )
         changed = False
+        bucket = max(0, int(request_bytes)).bit_length()
         if self._samples > 0:
             predicted = self._fit.rtt_s + request_bytes * self._fit.s_per_byte
             log_residual = math.log(seconds / max(predicted, 1e-9))
             self._log_residuals.append(log_residual)
             scaled = log_residual / self._rel_spread
-            if not self._fit.identified:  # a guessed slope: a speed-up may be the guess's error
+            if not self._fit.identified and bucket not in self._buckets:
+                # A guessed slope, at a size not seen yet: a speed-up may be the guess's error.
+                # At a size the window holds, the fit is that size's own (the slope hardly
+                # matters), so one far faster transfer is a change (a link that recovered).
                 scaled = max(scaled, -self._detector.clip)
             if self._detector.update(scaled):
-                self._forget_history()
+                # The previous sample belongs to the new regime only if it leaned the same way
+                # beyond the noise (a shift caught over several samples); a shift caught on
+                # its first sample keeps nothing from before it.
+                before = self._log_residuals[-2] if len(self._log_residuals) > 1 else 0.0
+                leaned = before * log_residual > 0 and abs(before) > 2 * self._rel_spread
+                self._forget_history(keep_newest=leaned)
                 changed = True
                 self.changes += 1
-        bucket = max(0, int(request_bytes)).bit_length()
         samples = self._buckets.setdefault(bucket, deque(maxlen=_BUCKET_SAMPLES))
         samples.append((float(request_bytes), seconds))
         self._bucket_last_s[bucket] = now_s
@@ -104,13 +112,15 @@ class LinkEstimator:
         self._refit()
         return changed
 
-    def _forget_history(self) -> None:
-        # Keep only the newest sample of the current bucket: it belongs to the new regime.
-        if self._last_bucket is not None:
-            newest = self._buckets[self._last_bucket][-1]
-            last_s = self._bucket_last_s[self._last_bucket]
-            self._buckets = {self._last_bucket: deque([newest], maxlen=_BUCKET_SAMPLES)}
-            self._bucket_last_s = {self._last_bucket: last_s}
+    def _forget_history(self, *, keep_newest: bool = True) -> None:
+        # Keep at most the newest sample of the current bucket, when it is of the new regime.
+        kept = self._last_bucket if keep_newest else None
+        if kept is not None:
+            newest = self._buckets[kept][-1]
+            self._buckets = {kept: deque([newest], maxlen=_BUCKET_SAMPLES)}
+            self._bucket_last_s = {kept: self._bucket_last_s[kept]}
+        else:
+            self._buckets, self._bucket_last_s = {}, {}
         self._log_residuals.clear()
         self._rel_spread = _MIN_REL_SPREAD * 4  # unsure until new residuals come in
 

@@ -242,16 +242,23 @@ class ObservationChannel:
             or now_s - self._batch_first_s >= self.report_interval_s
         )
 
-    def report(self, *, now_s: float, transfer: Transfer) -> None:
+    def report(self, *, now_s: float, transfer: Transfer, edge_tail_s: float | None = None) -> None:
         """The batch report was sent at ``now_s`` and acknowledged; the ack carries the cut
         planned *with* the batch (the edge runs the device's round before acking).
 
         A device-only device hears a decision only in an ack, once per report interval; an
         ack carrying the round before's cut would keep it local one interval more after the
         planner has decided to leave (an edge that recovered would wait ~1 s, ~25 requests).
+
+        ``edge_tail_s``: the edge's own newest timing of its whole tail (from any device's
+        request, its queue's wait included), spread by the startup profile. It keeps the
+        edge side fresh while this device avoids the edge, so an overload's end is seen at
+        the next report instead of when the estimate turns stale.
         """
         observed, self._batch = self._batch, Round()
         observed.inferences, self._batch_count = self._batch_count, 0
+        if edge_tail_s is not None:
+            observed.edge_ops = spread_tail_s(self.profile_s, 0, edge_tail_s)
         self._carried(observed)
         self._round(now_s + transfer.seconds, observed)
         self.decision = self.published

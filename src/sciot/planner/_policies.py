@@ -58,7 +58,10 @@ class AdaptiveOptions:
 
     ``z``: width of the optimistic bound in standard errors. ``drift_per_s``: how fast an
     unrefreshed estimate loses credibility (relative standard error per second of age).
-    ``max_age_s``: an estimate older than this is stale and gets re-measured. ``probe_gap``:
+    ``max_age_s``: an estimate older than this is stale and gets re-measured;
+    ``step_age_s`` instead for an avoided op whose last change was a step up (throttling, an
+    overload), which tends to end as abruptly: re-measured about once a second, at the
+    probe-gap price below, its end is seen within about a second. ``probe_gap``:
     fewest requests between two probes in steady state; ``urgent_gap`` while a cut is still
     unknown, the bandwidth is not yet separated from the RTT or a change was detected in the
     last ``settle_requests`` requests. ``p_local``: SCIoT's probabilistic all-on-device mode.
@@ -67,14 +70,17 @@ class AdaptiveOptions:
     z: float = 2.0
     drift_per_s: float = 0.01
     max_age_s: float = 20.0
+    step_age_s: float = 1.0
     probe_gap: int = 10
     urgent_gap: int = 2
     settle_requests: int = 20
     p_local: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.z < 0 or self.drift_per_s < 0 or self.max_age_s <= 0:
-            raise PlannerError("adaptive options need z >= 0, drift_per_s >= 0, max_age_s > 0")
+        if self.z < 0 or self.drift_per_s < 0 or self.max_age_s <= 0 or self.step_age_s <= 0:
+            raise PlannerError(
+                "adaptive options need z >= 0, drift_per_s >= 0, max_age_s > 0, step_age_s > 0"
+            )
         if self.probe_gap < 1 or self.urgent_gap < 1 or self.settle_requests < 0:
             raise PlannerError("adaptive options need probe_gap >= 1 and urgent_gap >= 1")
         _check_probability(self.p_local)
@@ -93,7 +99,14 @@ class AdaptivePolicy:
     def decide(self, state: DeviceState, now_s: float) -> Decision:
         opts = self.options
         space = state.space
-        p = predict(state, now_s, z=opts.z, drift_per_s=opts.drift_per_s, max_age_s=opts.max_age_s)
+        p = predict(
+            state,
+            now_s,
+            z=opts.z,
+            drift_per_s=opts.drift_per_s,
+            max_age_s=opts.max_age_s,
+            step_age_s=opts.step_age_s,
+        )
         if now_s < state.down_until_s:
             return _decision(self.name, p, space.device_only_cut, "edge unreachable: backing off")
         if opts.p_local > 0 and state.rng.random() < opts.p_local:

@@ -115,7 +115,7 @@ class DeviceState:
 
     def observe_device_ops(self, op_seconds: Mapping[int, float], now_s: float) -> None:
         self._op_sums = None
-        self._note_shift(self.device.update(op_seconds, now_s), len(op_seconds))
+        self._note_shift(self.device, self.device.update(op_seconds, now_s), op_seconds)
         if self.track_sciot:
             _ema_update(
                 self.sciot_device_s, self.sciot_device_known, op_seconds, self.space.num_ops
@@ -123,15 +123,23 @@ class DeviceState:
 
     def observe_edge_ops(self, op_seconds: Mapping[int, float], now_s: float) -> None:
         self._op_sums = None
-        self._note_shift(self.edge.update(op_seconds, now_s), len(op_seconds))
+        self._note_shift(self.edge, self.edge.update(op_seconds, now_s), op_seconds)
         if self.track_sciot:
             _ema_update(self.sciot_edge_s, self.sciot_edge_known, op_seconds, self.space.num_ops)
 
-    def _note_shift(self, shifted: list[int], observed: int) -> None:
-        # One op jumping is usually a straggler burst; several, and a quarter of them, is a shift of
-        # the whole side (throttling, load) worth re-exploring for.
-        if shifted and len(shifted) >= max(min(2, observed), observed // 4):
-            self.last_change_request = self.requests
+    def _note_shift(self, side: OpTimes, shifted: list[int], observed: Mapping[int, float]) -> None:
+        """One op jumping is usually a straggler burst; several, and a quarter of those
+        observed, is a shift of the whole side (throttling, load) worth re-exploring for. The
+        side's ops this request did not run move by the same factor: a device throttles, and
+        an edge loads up, as a whole, so the ops past a device's cut (or before an edge's)
+        are not left at a level the side has just left."""
+        count = len(observed)
+        if not shifted or len(shifted) < max(min(2, count), count // 4):
+            return
+        self.last_change_request = self.requests
+        unseen = np.flatnonzero(side.count > 0)
+        unseen = unseen[~np.isin(unseen, np.fromiter(observed.keys(), dtype=np.int64))]
+        side.scale(unseen, float(np.median(side.shift_ratio[shifted])))
 
     def observe_transfer(
         self,
@@ -219,6 +227,13 @@ class _OpSums:
     last_s: FloatArray
     unstable: BoolArray
     unstable_ops: tuple[tuple[int, ...], tuple[int, ...]]
+    stepped: BoolArray
+
+
+# An op whose latest detected shift made it this many times slower has stepped: a throttling,
+# an overload. Such a change tends to end as abruptly as it began, so while the op is avoided
+# its estimate turns stale after ``step_age_s`` rather than ``max_age_s``.
+STEP_RATIO = 1.5
 
 
 def _op_sums(state: DeviceState) -> _OpSums:
@@ -252,13 +267,22 @@ def _op_sums(state: DeviceState) -> _OpSums:
         last_s=last_s,
         unstable=unstable,
         unstable_ops=unstable_ops,
+        stepped=known_op & (np.stack((dev.shift_ratio, edg.shift_ratio)) >= STEP_RATIO),
     )
 
 
 def predict(
-    state: DeviceState, now_s: float, *, z: float, drift_per_s: float, max_age_s: float
+    state: DeviceState,
+    now_s: float,
+    *,
+    z: float,
+    drift_per_s: float,
+    max_age_s: float,
+    step_age_s: float = math.inf,
 ) -> Prediction:
-    """Mean and optimistic cost of every cut for one device at ``now_s``."""
+    """Mean and optimistic cost of every cut for one device at ``now_s``; an op is stale
+    after ``max_age_s`` unobserved, or ``step_age_s`` if it last stepped up (see
+    :data:`STEP_RATIO`)."""
     n = state.space.num_ops
     cached = state.cached_op_sums()
     if cached is None:
@@ -270,7 +294,10 @@ def predict(
         0.0, d * d * sums[:, 3] + 2 * d * sums[:, 4] + sums[:, 5]
     )
     device_s, edge_s = sums[0, 0], sums[1, 0]
-    stale = cached.known_op & (cached.last_s < now_s - max_age_s)
+    stale = cached.known_op & (
+        (cached.last_s < now_s - max_age_s)
+        | (cached.stepped & (cached.last_s < now_s - step_age_s))
+    )
 
     link = state.link.estimate(now_s)
     request_bytes = state.request_bytes
@@ -326,4 +353,4 @@ def predict(
     )
 
 
-__all__ = ["SCIOT_ALPHA", "DeviceState", "Prediction", "predict"]
+__all__ = ["SCIOT_ALPHA", "STEP_RATIO", "DeviceState", "Prediction", "predict"]

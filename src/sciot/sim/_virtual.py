@@ -173,7 +173,11 @@ class VirtualLoop:
             return
         report_bytes = self.env.report_bytes * channel.batched
         seconds = self.world.report_s(report_bytes, now_s, rng)
-        channel.report(now_s=now_s, transfer=Transfer(report_bytes, 0, max(seconds, 1e-6)))
+        channel.report(
+            now_s=now_s,
+            transfer=Transfer(report_bytes, 0, max(seconds, 1e-6)),
+            edge_tail_s=self.world.edge_tail_s(now_s + seconds),
+        )
 
     def _row(
         self,

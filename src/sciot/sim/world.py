@@ -50,6 +50,7 @@ class World:
         )
         self.thermal = Thermal(self.effects)
         self._cross_rng = np.random.default_rng([self.seed, 53])
+        self._edge_rng = np.random.default_rng([self.seed, 71])
         self._pending_share: float | None = None
 
     def _taken(self) -> float:
@@ -87,6 +88,20 @@ class World:
             network_s=outcome.network_s + extra_s,
         )
         return Realised(outcome=outcome, queue_s=wait_s, overhead_s=extra_s, device_factor=factor)
+
+    def edge_tail_s(self, now_s: float) -> float:
+        """The edge's own timing of its whole tail (cut 0) now: its executor's speed and
+        its queue's wait, as it measures them on the tails it runs for any device.
+
+        The edge needs no device to know this, so the planner hears it even while every
+        device avoids the edge (an overload seen only through an offload would be seen
+        again only when an estimate turns stale). A generator of its own keeps the
+        requests' draws, and so the world every policy meets, unchanged.
+        """
+        n = self.env.space.num_ops
+        self.edge.advance(now_s)
+        tail_s = float(self.env.edge.sample_op_s(0, n, now_s, self._edge_rng).sum())
+        return tail_s + self.edge.wait_s(now_s)
 
     def report_s(self, report_bytes: int, now_s: float, rng: np.random.Generator) -> float:
         """Network time of a batched device-only report sent at ``now_s``."""

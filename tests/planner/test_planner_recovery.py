@@ -1,0 +1,59 @@
+"""Seeing a recovery at once: a speed-up is a change on its first sample, for per-op times and
+for a link fitted from one transfer size, and a device-only report carries the edge's own
+timing of its executor, so the planner sees an overload end while no request offloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sciot.planner import LinkEstimator, ObservationChannel, OpTimes, Planner, SplitSpace, Transfer
+
+SPACE = SplitSpace(num_ops=4, crossing_bytes=(4000, 3000, 2000, 1000, 0), result_bytes=10)
+PROFILE = (1e-3, 2e-3, 3e-3, 4e-3)
+
+
+def test_a_speed_up_restarts_an_op_from_its_first_fast_sample() -> None:
+    times = OpTimes(2)
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        times.update({0: 0.1 * (1 + 0.05 * rng.standard_normal()), 1: 0.2}, float(i))
+    assert times.update({0: 0.001, 1: 0.2}, 40.0) == [0], "one sample 100x faster is a change"
+    assert times.mean_s[0] == pytest.approx(0.001), "restarted from the fast sample alone"
+    assert times.mean_s[1] == pytest.approx(0.2)
+
+
+def test_a_straggler_is_no_change_and_its_pull_on_the_mean_is_undone() -> None:
+    """Stragglers only slow an op down: one slow sample raises no alarm. The mean it pulled
+    up makes the next normal sample look like a speed-up, which restarts the op at its level."""
+    times = OpTimes(1)
+    for i in range(40):
+        times.update({0: 0.1}, float(i))
+    assert times.update({0: 1.0}, 40.0) == []
+    times.update({0: 0.1}, 41.0)
+    assert times.mean_s[0] == pytest.approx(0.1)
+
+
+def test_a_link_seen_at_one_size_catches_a_speed_up_at_that_size_at_once() -> None:
+    link = LinkEstimator(prior_bytes_per_s=2.5e6)
+    for i in range(10):  # a slow link, small reports only: the slope is never pinned
+        link.update(600, 0.1 * (1 + 0.02 * (i % 3)), float(i))
+    assert not link.estimate(10.0).identified
+    assert link.update(600, 0.003, 10.0), "the same size 30x faster: a change, at once"
+    assert link.estimate(10.0).rtt_s < 0.01
+
+
+def test_a_device_only_report_refreshes_the_edge_side_from_the_edges_own_timing() -> None:
+    planner = Planner(SPACE, "adaptive")
+    channel = ObservationChannel(
+        planner, "cam", tail_profile_s=PROFILE, rng=np.random.default_rng(0)
+    )
+    channel.register(0.0)
+    state = planner.state("cam")
+    channel.device_only(started_s=0.0, device_op_s=[1e-3] * 4)
+    channel.report(now_s=0.6, transfer=Transfer(300, 0, 0.002))
+    assert not (state.edge.count > 0).any(), "without the edge's timing: nothing about it"
+    channel.device_only(started_s=1.0, device_op_s=[1e-3] * 4)
+    channel.report(now_s=1.6, transfer=Transfer(300, 0, 0.002), edge_tail_s=0.1)
+    # Spread by the startup profile over every op, as a whole-model tail would be.
+    np.testing.assert_allclose(state.edge.mean_s, [0.01, 0.02, 0.03, 0.04])
