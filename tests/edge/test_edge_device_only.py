@@ -138,3 +138,26 @@ def test_reports_are_cheap_enough_to_serve_inline(edge: EdgeApp, fomo: Fomo) -> 
         device_id="cam-1", model_id=fomo.graph.model_id, records=_records(fomo.graph.num_ops, 64)
     )
     assert edge.core.runs_inline(encode(report)) is (edge.core.inline_tail_max_s > 0.0)
+
+
+def test_a_device_only_report_tells_the_planner_the_executors_newest_timing(
+    edge: EdgeApp, fomo: Fomo
+) -> None:
+    """The edge knows its executor from any device's tail: a device that avoids the edge
+    hears of it with its report, so an overload's end is not left to a stale estimate."""
+    n = fomo.graph.num_ops
+    model_id = fomo.graph.model_id
+    _call(edge, Register(device_id="cam-ex", model_id=model_id))
+    edge.core._executor[model_id] = (0, 0.5, 999.0)  # another device's whole-model tail
+    report = DeviceOnlyReport(
+        device_id="cam-ex", model_id=model_id, records=_records(n, 3, op_s=0.001), seq=4
+    )
+    status, _ = _call(edge, report)
+    assert status == 200
+    state = edge.core.planners[model_id].state("cam-ex")
+    for _ in range(100):  # the planner worker may take the mailbox first: bounded wait
+        edge.core.plan_pending()
+        if (state.edge.count > 0).all():
+            break
+        time.sleep(0.01)
+    assert float(state.edge.mean_s.sum()) == pytest.approx(0.5)

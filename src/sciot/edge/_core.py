@@ -66,6 +66,8 @@ from sciot.wire import (
 log = logging.getLogger("sciot.edge")
 
 INLINE_MAX_FRAME_BYTES = 64 * 1024
+EXECUTOR_FRESH_S = 2.0
+"""How recent the executor's newest tail must be to tell a device-only device's planner."""
 DeviceStats = EdgeDeviceStats
 """The name ``sciot.edge`` has always exported for :class:`EdgeDeviceStats`."""
 
@@ -128,6 +130,8 @@ class EdgeCore:
             self.auth = DeviceAuth(config.auth.token_file)
         self.frames = 0
         self.started_at_s = time.time()
+        # Per model: the newest tail the executor ran for any device, (cut, seconds, at).
+        self._executor: dict[str, tuple[int, float, float]] = {}
         self.served = ServedVersions(models, self.mailbox, in_use=self._models_in_use)
 
     # ---------------------------------------------------------------- views for the app
@@ -388,6 +392,7 @@ class EdgeCore:
         edge_s = 0.0
         if cut < model.num_ops:
             results, edge_s = self.tails.run(model, cut, msg.tensors)
+            self._executor[model.model_id] = (cut, edge_s, now_s)
         next_cut = record.next_cut
         frame = encode(
             InferResponse(
@@ -470,6 +475,7 @@ class EdgeCore:
             msg.device_id,
             record.model,
             now_s,
+            edge_ops=self._executor_ops(record.model, now_s),
             device_op_seconds=[r.device_op_seconds for r in msg.records],
             head=(num_ops, msg.records[-1].device_seconds) if msg.records else None,
             transfer=msg.last_transfer,
@@ -497,6 +503,23 @@ class EdgeCore:
         frame = report_ack(msg, model_id, next_cut, now_s)
         self.registry.count_downlink(record, len(frame))
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
+
+    def _executor_ops(self, model: ServedModel, now_s: float) -> dict[int, float] | None:
+        """The edge's own newest timing of its executor for ``model`` (any device's tail in
+        the last :data:`EXECUTOR_FRESH_S`), as a whole-model tail spread by the profile.
+
+        A device-only report carries it to the device's planner, which otherwise hears of
+        the edge only by offloading: an overload's end would wait for a stale estimate.
+        """
+        newest = self._executor.get(model.model_id)
+        if newest is None or now_s - newest[2] > EXECUTOR_FRESH_S:
+            return None
+        cut, edge_s, _at = newest
+        profile = model.edge_op_s
+        tail = float(profile[cut:].sum())
+        if not tail > 0:
+            return None
+        return model.edge_op_seconds(0, edge_s * float(profile.sum()) / tail)
 
     def _offline(self, msg: OfflineReport, now_s: float, transport: str = "") -> Reply:
         record = self._admit(msg, now_s)
