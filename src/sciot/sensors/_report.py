@@ -108,6 +108,11 @@ def build_report(
     *,
     longer: str | None = None,
 ) -> RunReport:
+    """The report of a finished run; ``longer`` says how to cover more time if no event was seen.
+
+    A publisher here means the ground truth is the simulator's own; without one, only the
+    events announced for sensors this process ingested are scored.
+    """
     if ingest is None:
         return RunReport(
             mode=mode,
