@@ -57,3 +57,23 @@ def test_a_device_only_report_refreshes_the_edge_side_from_the_edges_own_timing(
     channel.report(now_s=1.6, transfer=Transfer(300, 0, 0.002), edge_tail_s=0.1)
     # Spread by the startup profile over every op, as a whole-model tail would be.
     np.testing.assert_allclose(state.edge.mean_s, [0.01, 0.02, 0.03, 0.04])
+
+
+def test_a_heavy_tailed_link_is_costed_by_its_mean_not_its_median() -> None:
+    """Other traffic takes a random share per transfer: the fitted (median) line is the
+    typical time, the mean lies above it, and the latency objective is about the mean."""
+    rng = np.random.default_rng(3)
+    link = LinkEstimator(prior_bytes_per_s=2.5e6)
+    times = []
+    for i in range(64):
+        size = (2_000, 20_000)[i % 2]
+        share = rng.uniform(0.0, 0.95)
+        seconds = (0.003 + size / 2.5e6) / (1 - share)
+        times.append((size, seconds))
+        link.update(size, seconds, 0.1 * i)
+    estimate = link.estimate(6.4)
+    assert estimate.identified and estimate.mean_factor > 1.3
+    mean_20k = float(np.mean([t for b, t in times if b == 20_000]))
+    predicted = float(estimate.network_s(np.array([20_000.0]))[0])
+    assert predicted == pytest.approx(mean_20k, rel=0.35)
+    assert link.changes <= 2, "the noise is not read as a string of shifts"

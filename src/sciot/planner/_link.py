@@ -28,6 +28,7 @@ from sciot.planner._estimators import FloatArray, PageHinkley
 _BUCKET_SAMPLES = 8
 _MAX_BYTES_PER_S = 1e11
 _MIN_REL_SPREAD = 0.05
+_MAX_MEAN_FACTOR = 4.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,9 +49,14 @@ class LinkEstimate:
     last_s: float
     bandwidth_age_s: float
     largest_bytes: float = 0.0
+    mean_factor: float = 1.0
 
     def network_s(self, request_bytes: FloatArray) -> FloatArray:
-        return self.rtt_s + request_bytes / self.bytes_per_s
+        """The *mean* network time: the fitted line is a median one, so it is scaled by the
+        recent transfers' mean over median (``mean_factor``). Where other traffic takes a
+        random share of the link, a transfer's time is heavy-tailed and its mean, which the
+        latency objective is about, lies well above the typical one."""
+        return (self.rtt_s + request_bytes / self.bytes_per_s) * self.mean_factor
 
 
 class LinkEstimator:
@@ -68,6 +74,7 @@ class LinkEstimator:
         self._identified_slope: float | None = None
         self._fit = _Fit(rtt_s=0.0, s_per_byte=self._prior_s_per_byte, identified=False)
         self._rel_spread = _MIN_REL_SPREAD
+        self._mean_factor = 1.0
         self._log_residuals: deque[float] = deque(maxlen=32)
         self._samples = 0
         self._last_s = -math.inf
@@ -122,7 +129,9 @@ class LinkEstimator:
         else:
             self._buckets, self._bucket_last_s = {}, {}
         self._log_residuals.clear()
-        self._rel_spread = _MIN_REL_SPREAD * 4  # unsure until new residuals come in
+        # Unsure until new residuals come in; a shift of level is no sign of less noise, so
+        # a noisy link keeps its spread (a narrower one would see the noise as more shifts).
+        self._rel_spread = max(self._rel_spread, _MIN_REL_SPREAD * 4)
 
     def _refit(self) -> None:
         # A handful of small groups: plain Python beats numpy's per-call overhead here.
@@ -138,6 +147,10 @@ class LinkEstimator:
             center = statistics.median(self._log_residuals)
             mad = statistics.median(abs(r - center) for r in self._log_residuals)
             self._rel_spread = max(_MIN_REL_SPREAD, 1.4826 * mad)
+            ratios = [math.exp(r - center) for r in self._log_residuals]
+            self._mean_factor = min(_MAX_MEAN_FACTOR, max(1.0, statistics.fmean(ratios)))
+        else:
+            self._mean_factor = 1.0
 
     def estimate(self, now_s: float) -> LinkEstimate:
         return LinkEstimate(
@@ -152,6 +165,7 @@ class LinkEstimator:
             largest_bytes=max(
                 (b for bucket in self._buckets.values() for b, _ in bucket), default=0.0
             ),
+            mean_factor=self._mean_factor,
         )
 
     def _second_newest_bucket_s(self) -> float:

@@ -307,7 +307,8 @@ def predict(
             rel_se = link.rel_spread / math.sqrt(max(1, link.window_samples))
             rtt_lo = link.rtt_s * max(0.0, 1 - z * rel_se)
             slope_lo = 1.0 / (link.bytes_per_s * (1 + drift_per_s * link.bandwidth_age_s))
-            network_lo = rtt_lo + request_bytes * slope_lo
+            # A bound on the mean, as the cost is: the optimistic line times the mean factor.
+            network_lo = (rtt_lo + request_bytes * slope_lo) * link.mean_factor
         else:
             network_lo = state.link.optimistic_network_s(request_bytes)
     else:
