@@ -106,9 +106,7 @@ def test_implausible_and_oversized_reports_are_refused(tmp_path: Path, fomo: Fom
         app.stop()
 
 
-def test_a_fast_tiny_head_is_plausible_under_the_default_limits(
-    tmp_path: Path, fomo: Fomo
-) -> None:
+def test_a_fast_tiny_head_is_plausible_under_the_default_limits(tmp_path: Path, fomo: Fomo) -> None:
     # A device-only batch seen from an honest client on a fast host: 8 inferences of a tiny
     # model, 175 us apart, reported with a near-zero device time.
     app = _edge(tmp_path)
