@@ -16,7 +16,6 @@ randomness is the state's seeded generator, so the same inputs give the same dec
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -27,6 +26,8 @@ from sciot.errors import PlannerError
 from sciot.planner._baselines import ExploreGreedyPolicy, LinUcbPolicy, NeurosurgeonPolicy
 from sciot.planner._decision import CutCost, Decision, Explanation
 from sciot.planner._estimators import FloatArray
+from sciot.planner._explain import explained_decision
+from sciot.planner._fixed import ExpectedLatency, FixedPolicy, OraclePolicy, best_fixed_cut
 from sciot.planner._state import DeviceState, Prediction, predict
 
 POLICY_NAMES = (
@@ -108,9 +109,13 @@ class AdaptivePolicy:
             step_age_s=opts.step_age_s,
         )
         if now_s < state.down_until_s:
-            return _decision(self.name, p, space.device_only_cut, "edge unreachable: backing off")
+            return explained_decision(
+                self.name, p, space.device_only_cut, "edge unreachable: backing off"
+            )
         if opts.p_local > 0 and state.rng.random() < opts.p_local:
-            return _decision(self.name, p, space.device_only_cut, "local-inference mode", True)
+            return explained_decision(
+                self.name, p, space.device_only_cut, "local-inference mode", True
+            )
         allowed = state.allowed
         feasible = allowed & state.constraints.feasible(
             request_bytes=state.request_bytes, latency_s=p.latency_s
@@ -133,7 +138,9 @@ class AdaptivePolicy:
             cut = space.device_only_cut
             if not usable[cut]:
                 cut = int(np.argmin(np.where(usable, p.cost_lo, np.inf)))
-            return _decision(self.name, p, cut, "cold start: measuring an unknown cut", True)
+            return explained_decision(
+                self.name, p, cut, "cold start: measuring an unknown cut", True
+            )
         since_probe = state.requests - state.last_probe_request
         candidates = feasible_lo & (p.cost_lo < best_cost)
         candidates[best] = False
@@ -147,12 +154,14 @@ class AdaptivePolicy:
             gap = opts.urgent_gap if urgent else _steady_gap(opts.probe_gap, p, cut, best)
             if since_probe >= gap:
                 reason = "probe: could beat the best" + (" (unknown)" if not p.known[cut] else "")
-                return _decision(self.name, p, cut, reason, True)
+                return explained_decision(self.name, p, cut, reason, True)
         if since_probe >= opts.probe_gap:
             refresh = _stale_refresh_cut(p, best, cost)
             if refresh is not None and since_probe >= _steady_gap(opts.probe_gap, p, refresh, best):
-                return _decision(self.name, p, refresh, "probe: re-measure stale estimates", True)
-        return _decision(self.name, p, best, best_reason)
+                return explained_decision(
+                    self.name, p, refresh, "probe: re-measure stale estimates", True
+                )
+        return explained_decision(self.name, p, best, best_reason)
 
 
 _PROBE_GROWTH = 8.0  # an identifying probe sends at most this many times the largest transfer
@@ -280,97 +289,6 @@ class SciotPolicy:
         )
 
 
-class FixedPolicy:
-    """Always the same cut: ``edge-only`` (0), ``device-only`` (N) or ``fixed:K``."""
-
-    def __init__(self, cut: int | str) -> None:
-        if isinstance(cut, str) and cut not in ("edge-only", "device-only"):
-            raise PlannerError(
-                f"a fixed cut is an integer, 'edge-only' or 'device-only', not {cut}"
-            )
-        if isinstance(cut, int) and cut < 0:
-            raise PlannerError(f"a fixed cut must be >= 0, got {cut}")
-        self.cut = cut
-
-    @property
-    def name(self) -> str:
-        return self.cut if isinstance(self.cut, str) else f"fixed:{self.cut}"
-
-    def resolve(self, num_ops: int) -> int:
-        if self.cut == "edge-only":
-            return 0
-        if self.cut == "device-only":
-            return num_ops
-        if isinstance(self.cut, int) and self.cut > num_ops:
-            raise PlannerError(
-                f"fixed cut {self.cut} is out of range; the model has cuts 0..{num_ops}"
-            )
-        return int(self.cut)
-
-    def decide(self, state: DeviceState, now_s: float) -> Decision:
-        cut = self.resolve(state.space.num_ops)
-        if not state.space.is_allowed(cut):
-            raise PlannerError(
-                f"fixed cut {cut} is not a cut this model can be split at; "
-                "`sciot model inspect` lists the splittable cuts"
-            )
-        p = predict(state, now_s, z=0.0, drift_per_s=0.0, max_age_s=math.inf)
-        return _decision(self.name, p, cut, "fixed cut")
-
-
-ExpectedLatency = Callable[[int, float], float]
-
-
-class OraclePolicy:
-    """Knows the true expected latency of every cut at any time (from a simulator).
-
-    Per request it returns the argmin of ``expected_s(cut, now_s)`` over every cut; given
-    ``fixed_cut`` it holds that cut (use :func:`best_fixed_cut` to find it).
-    """
-
-    def __init__(self, expected_s: ExpectedLatency, *, fixed_cut: int | None = None) -> None:
-        self.expected_s = expected_s
-        self.fixed_cut = fixed_cut
-
-    @property
-    def name(self) -> str:
-        return "oracle" if self.fixed_cut is None else "oracle-fixed"
-
-    def decide(self, state: DeviceState, now_s: float) -> Decision:
-        n = state.space.num_ops
-        costs = np.array([self.expected_s(k, now_s) for k in range(n + 1)])
-        costs[~state.allowed] = np.inf
-        if self.fixed_cut is not None:
-            cut = FixedPolicy(self.fixed_cut).resolve(n)
-            reason = "oracle: best fixed cut"
-        else:
-            cut = int(np.argmin(costs))
-            reason = "oracle: best cut now"
-        order = [int(k) for k in np.argsort(costs, kind="stable")[:3] if int(k) != cut][:2]
-        explanation = Explanation(
-            policy=self.name,
-            chosen=CutCost(cut=cut, predicted_s=float(costs[cut]), cost=float(costs[cut])),
-            runners_up=tuple(
-                CutCost(cut=k, predicted_s=float(costs[k]), cost=float(costs[k])) for k in order
-            ),
-        )
-        return Decision(
-            cut=cut,
-            predicted_s=float(costs[cut]),
-            probe=False,
-            reason=reason,
-            explanation=explanation,
-        )
-
-
-def best_fixed_cut(expected_s: ExpectedLatency, *, num_cuts: int, times_s: Sequence[float]) -> int:
-    """The cut with the lowest mean true latency over the given request times."""
-    if num_cuts < 1 or not times_s:
-        raise PlannerError("best_fixed_cut needs at least one cut and one request time")
-    means = [sum(expected_s(k, t) for t in times_s) / len(times_s) for k in range(num_cuts)]
-    return int(np.argmin(means))
-
-
 def make_policy(name: str, *, seed: int = 0, **options: object) -> Policy:
     """Build a policy by name (see :data:`POLICY_NAMES`); ``linucb`` takes ``op_weights``.
 
@@ -425,37 +343,6 @@ def _no_options(name: str, options: dict[str, object]) -> None:
 def _check_probability(p: float) -> None:
     if not 0.0 <= p <= 1.0:
         raise PlannerError(f"a probability must be between 0 and 1, got {p}")
-
-
-def _indices(mask: npt.NDArray[np.bool_]) -> tuple[int, ...]:
-    return tuple(np.flatnonzero(mask).tolist()) if mask.any() else ()
-
-
-def _decision(policy: str, p: Prediction, cut: int, reason: str, probe: bool = False) -> Decision:
-    order = [int(k) for k in np.argsort(p.cost, kind="stable")[:3] if int(k) != cut][:2]
-
-    def cut_cost(k: int) -> CutCost:
-        return CutCost(cut=k, predicted_s=float(p.latency_s[k]), cost=float(p.cost[k]))
-
-    explanation = Explanation(
-        policy=policy,
-        chosen=cut_cost(cut),
-        runners_up=tuple(cut_cost(k) for k in order),
-        stale_device_ops=_indices(p.device_stale),
-        stale_edge_ops=_indices(p.edge_stale),
-        unstable_device_ops=p.unstable_ops[0],
-        unstable_edge_ops=p.unstable_ops[1],
-        link_identified=p.link.identified,
-        rtt_s=p.link.rtt_s if p.link.samples else None,
-        bytes_per_s=p.link.bytes_per_s if p.link.samples else None,
-    )
-    return Decision(
-        cut=cut,
-        predicted_s=float(p.latency_s[cut]),
-        probe=probe,
-        reason=reason,
-        explanation=explanation,
-    )
 
 
 __all__ = [
