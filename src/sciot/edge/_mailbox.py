@@ -215,16 +215,7 @@ class PlannerMailbox:
             work, self._pending = self._pending, {}
         for device_id, pending in work.items():
             # The work is already swapped out: one device's failure must not lose the others'.
-            try:
-                planner = self.planners[pending.model.model_id]
-                observed = pending.as_round()
-                with self.planner_lock:
-                    cut = self._feed(planner, device_id, pending.model, pending.now_s, observed)
-                self._publish(device_id, cut)
-            except Exception:  # a bug for this device; the round goes on for the others
-                log.exception(
-                    "planner round failed for %s; its measurements are skipped", device_id
-                )
+            self._plan_one(device_id, pending)
         return len(work)
 
     def plan_now(self, device_id: str) -> int | None:
@@ -238,17 +229,20 @@ class PlannerMailbox:
         """
         with self._lock:
             pending = self._pending.pop(device_id, None)
-        if pending is None:
-            return None
+        return None if pending is None else self._plan_one(device_id, pending)
+
+    def _plan_one(self, device_id: str, pending: PendingObservations) -> int | None:
+        """Feed one device's round and publish its cut; None when that fails (a bug for this
+        device only: it is logged, and the others' rounds and the device's ack go on)."""
         try:
             planner = self.planners[pending.model.model_id]
             observed = pending.as_round()
             with self.planner_lock:
                 cut = self._feed(planner, device_id, pending.model, pending.now_s, observed)
-        except Exception:  # a bug for this device: the ack keeps the published cut
+            self._publish(device_id, cut)
+        except Exception:
             log.exception("planner round failed for %s; its measurements are skipped", device_id)
             return None
-        self._publish(device_id, cut)
         return cut
 
     def forget(self, device_ids: Iterable[str]) -> None:
