@@ -137,8 +137,8 @@ class DeviceState:
         if not shifted or len(shifted) < max(min(2, count), count // 4):
             return
         self.last_change_request = self.requests
-        unseen = np.flatnonzero(side.count > 0)
-        unseen = unseen[~np.isin(unseen, np.fromiter(observed.keys(), dtype=np.int64))]
+        known = np.flatnonzero(side.count > 0)
+        unseen = known[~np.isin(known, np.fromiter(observed.keys(), dtype=np.int64))]
         side.scale(unseen, float(np.median(side.shift_ratio[shifted])))
 
     def observe_transfer(
