@@ -232,3 +232,19 @@ def test_real_model_profile_with_litert() -> None:
     assert all(s > 0 for s in profile.op_s)
     assert profile.macs > 0
     assert np.isfinite(profile.total_s)
+
+
+
+def test_best_fixed_cut_holds_only_allowed_cuts(tmp_path: Path) -> None:
+    """The bound is a cut the edge would serve: TINY's best (cut 4) blocked, the oracle holds
+    another one, and no fixed baseline beats it."""
+    from dataclasses import replace
+
+    blocked = replace(TINY, allowed=(True, True, True, True, False, True, True))
+    config = _config(
+        scenarios=("baseline",), policies=("device-only", "edge-only", "oracle"), requests=300
+    )
+    run_simulation(config, tmp_path, model=blocked)
+    assert 4 not in {int(r["cut"]) for r in policy_rows(tmp_path / "baseline.csv", "oracle")}
+    summary = {r["policy"]: float(r["mean_ms"]) for r in read_csv(tmp_path / "summary.csv")}
+    assert summary["oracle"] <= min(summary["device-only"], summary["edge-only"])
