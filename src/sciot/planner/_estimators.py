@@ -176,6 +176,7 @@ class OpTimes:
         ops, xs = validate_op_seconds(op_seconds, self._num_ops)
         if len(ops) == 0:
             return []
+        recent_min = self._recent_min(ops)
         slots = self._ring_count[ops] % CV_WINDOW
         self._ring[ops, slots] = xs
         self._ring_count[ops] += 1
@@ -191,8 +192,16 @@ class OpTimes:
         mean = self.mean_s[seen]
         safe_mean = np.maximum(mean, 1e-12)
         spread = np.maximum(self._min_rel_spread, np.sqrt(self.variance[seen]) / safe_mean)
-        residual = np.log(np.maximum(x, 1e-12) / safe_mean) / spread
-        alarm = self._page_hinkley(seen, residual)
+        # A far faster sample is news only if it is faster than any of the op's recent ones:
+        # where some requests wait in a shared queue and some do not, one that did not wait
+        # is the noise's other mode, not the end of an overload. News is measured in log
+        # ratio (one such sample can be a change); a speed-up within the recent range only
+        # by its linear distance, which a spread-out op's quick samples do not make large.
+        novel = x * (1 + 3 * spread) < recent_min[~first]
+        log_residual = np.log(np.maximum(x, 1e-12) / safe_mean) / spread
+        linear = (x - mean) / (spread * safe_mean)
+        residual = np.where((x < mean) & ~novel, linear, log_residual)
+        alarm = self._page_hinkley(seen, residual, novel)
         diff = x - mean
         # The variance sees the deviation winsorised at 3 spreads, so one outlier cannot
         # widen the spread that the change test divides by and hide the shift it began.
@@ -221,12 +230,20 @@ class OpTimes:
         cv_high = (mean > 0) & (np.sqrt(var) > CV_THRESHOLD * mean)
         self._unstable_own[ops[ready]] = cv_high[ready]
 
+    def _recent_min(self, ops: npt.NDArray[np.int64]) -> FloatArray:
+        """Per op, the fastest of its last ``CV_WINDOW`` samples (infinite before any)."""
+        filled = np.minimum(self._ring_count[ops], CV_WINDOW)
+        valid = np.arange(CV_WINDOW)[None, :] < filled[:, None]
+        recent: FloatArray = np.where(valid, self._ring[ops], np.inf).min(axis=1)
+        return recent
+
     def _page_hinkley(
-        self, ops: npt.NDArray[np.int64], residual: FloatArray
+        self, ops: npt.NDArray[np.int64], residual: FloatArray, novel: npt.NDArray[np.bool_]
     ) -> npt.NDArray[np.bool_]:
-        """:class:`PageHinkley` for many ops at once (same constants)."""
+        """:class:`PageHinkley` for many ops at once (same constants); a speed-up is clipped
+        at ``clip_down`` only where it is ``novel``, at the symmetric clip elsewhere."""
         ph = self._ph
-        r = np.clip(residual, -ph.clip_down, ph.clip)
+        r = np.clip(residual, np.where(novel, -ph.clip_down, -ph.clip), ph.clip)
         up = np.maximum(0.0, self._ph_up[ops] + r - ph.delta)
         down = np.maximum(0.0, self._ph_down[ops] - r - ph.delta)
         alarm = (up > ph.threshold) | (down > ph.threshold)

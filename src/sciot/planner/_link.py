@@ -75,6 +75,7 @@ class LinkEstimator:
         self._fit = _Fit(rtt_s=0.0, s_per_byte=self._prior_s_per_byte, identified=False)
         self._rel_spread = _MIN_REL_SPREAD
         self._mean_factor = 1.0
+        self._skew = 0.0
         self._log_residuals: deque[float] = deque(maxlen=32)
         self._samples = 0
         self._last_s = -math.inf
@@ -95,7 +96,7 @@ class LinkEstimator:
             predicted = self._fit.rtt_s + request_bytes * self._fit.s_per_byte
             log_residual = math.log(seconds / max(predicted, 1e-9))
             self._log_residuals.append(log_residual)
-            scaled = log_residual / self._rel_spread
+            scaled = (log_residual - self._skew) / self._rel_spread
             if not self._fit.identified and bucket not in self._buckets:
                 # A guessed slope, at a size not seen yet: a speed-up may be the guess's error.
                 # At a size the window holds, the fit is that size's own (the slope hardly
@@ -149,8 +150,13 @@ class LinkEstimator:
             self._rel_spread = max(_MIN_REL_SPREAD, 1.4826 * mad)
             ratios = [math.exp(r - center) for r in self._log_residuals]
             self._mean_factor = min(_MAX_MEAN_FACTOR, max(1.0, statistics.fmean(ratios)))
+            # Noise that only ever slows a transfer down (other traffic taking a share of the
+            # link) is skewed: its residuals average above their median. The change test
+            # measures from that average, or the skew alone would drift it to an alarm.
+            self._skew = max(0.0, statistics.fmean(self._log_residuals) - center)
         else:
             self._mean_factor = 1.0
+            self._skew = 0.0
 
     def estimate(self, now_s: float) -> LinkEstimate:
         return LinkEstimate(
