@@ -234,7 +234,6 @@ def test_real_model_profile_with_litert() -> None:
     assert np.isfinite(profile.total_s)
 
 
-
 def test_best_fixed_cut_holds_only_allowed_cuts(tmp_path: Path) -> None:
     """The bound is a cut the edge would serve: TINY's best (cut 4) blocked, the oracle holds
     another one, and no fixed baseline beats it."""
@@ -248,3 +247,20 @@ def test_best_fixed_cut_holds_only_allowed_cuts(tmp_path: Path) -> None:
     assert 4 not in {int(r["cut"]) for r in policy_rows(tmp_path / "baseline.csv", "oracle")}
     summary = {r["policy"]: float(r["mean_ms"]) for r in read_csv(tmp_path / "summary.csv")}
     assert summary["oracle"] <= min(summary["device-only"], summary["edge-only"])
+
+
+def test_knowing_only_the_present_is_no_match_for_the_realised_world(tmp_path: Path) -> None:
+    """``oracle-now`` decides on the edge queue as it stands, not on the jobs that reach it
+    while the request is on its way: it waits longer than the dynamic oracle. Live runs,
+    which have no world to read, refuse it by name."""
+    config = _config(
+        scenarios=("shared_edge",), policies=("oracle-now", "oracle-dynamic"), requests=400
+    )
+    run_simulation(config, tmp_path, model=TINY)
+    rows = {
+        p: policy_rows(tmp_path / "shared_edge.csv", p) for p in ("oracle-now", "oracle-dynamic")
+    }
+    queue = {p: float(np.mean([float(r["queue_ms"]) for r in rs])) for p, rs in rows.items()}
+    assert queue["oracle-now"] > queue["oracle-dynamic"]
+    with pytest.raises(ConfigError, match="oracle-now"):
+        run_simulation(_config(policies=("oracle-now",), emulation="live"), tmp_path / "live")

@@ -33,6 +33,31 @@ def test_other_devices_load_make_ours_wait_as_queueing_theory_says() -> None:
     assert 0.35 < float(np.mean(np.array(waits) > 0)) < 0.65  # P(wait) = utilisation
 
 
+def test_the_backlog_now_leaves_out_only_the_jobs_still_to_come() -> None:
+    """``oracle-now`` reads the queue as it stands when a request is decided: never more wait
+    than the realised one (later jobs only add to it), the same where none arrive between."""
+    queue = EdgeQueue(rate_per_s=150.0, service_s=0.005, seed=2)
+    later = 0
+    for t in np.arange(1.0, 60.0, 0.05):
+        queue.advance(float(t))
+        now, realised = queue.backlog_s(float(t), float(t) + 0.02), queue.wait_s(float(t) + 0.02)
+        assert now <= realised + 1e-12
+        later += realised > now + 1e-9
+    assert later > 100, "jobs arriving within 20 ms do add to the wait"
+    idle = EdgeQueue(rate_per_s=0.0, service_s=1.0, seed=0)
+    idle.serve(0.0, 1.0)
+    assert idle.backlog_s(0.1, 0.5) == pytest.approx(idle.wait_s(0.5)) == pytest.approx(0.5)
+
+
+def test_the_mean_cross_traffic_factor_is_the_draws_mean() -> None:
+    from sciot.sim.world import _mean_cross_factor
+
+    rng = np.random.default_rng(0)
+    for share in (0.2, 0.5):
+        draws = np.minimum(0.95, rng.uniform(0.0, 2 * share, 400_000))
+        assert _mean_cross_factor(share) == pytest.approx(float(np.mean(1 / (1 - draws))), rel=0.01)
+
+
 def test_thermal_heats_while_busy_and_cools_while_idle() -> None:
     thermal = Thermal(Effects(thermal_tau_s=1.0, thermal_onset=0.5, thermal_max_slowdown=3.0))
     assert thermal.factor(0.0) == 1.0

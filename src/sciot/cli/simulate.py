@@ -28,7 +28,8 @@ def simulate_command(
             "--policy",
             "-p",
             help="adaptive, sciot, neurosurgeon, explore-greedy, linucb, device-only, "
-            "edge-only, oracle, oracle-dynamic, fixed:K (repeatable; default: all but fixed:K).",
+            "edge-only, oracle, oracle-dynamic, oracle-now, fixed:K (repeatable; default: all "
+            "but oracle-now and fixed:K).",
         ),
     ] = None,
     duration: Annotated[

@@ -52,7 +52,7 @@ from sciot.sim.profiles import DeviceProfile
 from sciot.sim.scenarios import Scenario
 from sciot.transport import EmulatedTransport
 
-LIVE_UNSUPPORTED_POLICIES = ("oracle-dynamic",)
+LIVE_UNSUPPORTED_POLICIES = ("oracle-dynamic", "oracle-now")
 # Reconnect quickly after an outage: a scenario lasts seconds, not hours.
 _BACKOFF = {"initial_s": 0.2, "max_s": 1.0, "factor": 2.0, "jitter": 0.1}
 # Each failure and reconnection is already a row (``failed``, ``reason``); the clients' status

@@ -4,9 +4,12 @@ Clients take turns by start time. Each request is drawn from the run's :class:`W
 costs plus the scenario's effects and their state); what the planner then learns goes through
 the production :class:`~sciot.planner.ObservationChannel` -- sampled per-op profiles, one
 tail time spread by the startup profile, transfers carried by the next message, batched
-device-only reports, decisions one exchange late -- the same rules as a deployed edge. The two
+device-only reports, decisions one exchange late -- the same rules as a deployed edge. The
 bounds skip the channel: ``oracle-dynamic`` picks, per request, the cut with the lowest cost
-given the realised world now; ``oracle`` holds the best fixed cut in hindsight.
+given the realised world now; ``oracle`` holds the best fixed cut in hindsight. The opt-in
+``oracle-now`` is no bound but a question: the best cut per request given only the world as
+it stands when the request is decided (this request's cross traffic by its mean, the edge's
+queue without the jobs still to arrive) -- how far knowing the present takes a policy.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class VirtualLoop:
             return self._best_fixed(progress)
         if policy == "oracle-dynamic":
             return self.run(policy, self._dynamic_decide, None, progress)
+        if policy == "oracle-now":
+            return self.run(policy, self._now_decide, None, progress)
         planner = Planner(
             self.env.space,
             make_planner_policy(policy, self.config.seed, self.tail_profile_s),
@@ -87,6 +92,11 @@ class VirtualLoop:
         costs = self.world.expected_latencies_s(now_s)
         cut = int(np.argmin(costs))
         return cut, False, float(costs[cut]), "oracle: best cut for this request"
+
+    def _now_decide(self, client: str, now_s: float) -> tuple[int, bool, float, str]:
+        costs = self.world.expected_latencies_s(now_s, now_only=True)
+        cut = int(np.argmin(costs))
+        return cut, False, float(costs[cut]), "oracle: best cut knowable now"
 
     def run(
         self,

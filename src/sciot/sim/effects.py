@@ -126,6 +126,11 @@ class EdgeQueue:
         order, so none of ours can arrive before it any more)."""
         self._free_at(now_s, commit=True)
 
+    def backlog_s(self, now_s: float, arrival_s: float) -> float:
+        """How long a job arriving at ``arrival_s`` would wait behind the jobs already here at
+        ``now_s`` alone (the ones still to arrive unknown; state unchanged)."""
+        return max(0.0, self._free_at(now_s, commit=False) - arrival_s)
+
     def wait_s(self, arrival_s: float) -> float:
         """How long a job arriving now would wait (state unchanged)."""
         return max(0.0, self._free_at(arrival_s, commit=False) - arrival_s)

@@ -52,7 +52,7 @@ from sciot.sim.scenarios import BASE_BYTES_PER_S, BASE_RTT_S, Scenario, scenario
 from sciot.sim.traces import Trace, TraceLink, read_trace
 from sciot.sim.world import World
 
-LIVE_ONLY_VIRTUAL = ("oracle-dynamic",)
+LIVE_ONLY_VIRTUAL = ("oracle-dynamic", "oracle-now")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ cut would cost now given that state (no noise), which the per-request dynamic or
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -61,12 +62,14 @@ class World:
             self._pending_share = min(0.95, float(self._cross_rng.uniform(0, 2 * share)))
         return self._pending_share
 
-    def _cross_s(self, payload_bytes: int, now_s: float) -> float:
-        """Extra time other traffic costs a transfer on a fixed-rate link."""
+    def _cross_s(self, payload_bytes: int, now_s: float, *, mean: bool = False) -> float:
+        """Extra time other traffic costs a transfer on a fixed-rate link: this request's
+        draw, or (``mean``) its expectation over draws."""
         if self.effects.cross_traffic <= 0 or not isinstance(self.env.link, LinkModel):
             return 0.0  # a trace link thins its opportunities instead
         _rtt, rate = self.env.link.at(now_s)
-        return payload_bytes / rate * (1 / (1 - self._taken()) - 1)
+        factor = _mean_cross_factor(self.effects.cross_traffic) if mean else 1 / (1 - self._taken())
+        return payload_bytes / rate * (factor - 1)
 
     def run(self, cut: int, now_s: float, rng: np.random.Generator) -> Realised:
         env, effects = self.env, self.effects
@@ -108,11 +111,14 @@ class World:
         extra_s = self.effects.overhead_s(report_bytes) + self._cross_s(report_bytes, now_s)
         return self.env.link.exchange_s(report_bytes, 0, now_s, 0.0, rng) + extra_s
 
-    def expected_latencies_s(self, now_s: float) -> FloatArray:
+    def expected_latencies_s(self, now_s: float, *, now_only: bool = False) -> FloatArray:
         """What a request at each cut sent now would cost given the world's state, noise aside.
 
         The link's and the edge's queues are read, not joined: each cut is costed as if it
-        were the only request to be sent now.
+        were the only request to be sent now. ``now_only`` leaves out what nobody can know when
+        the request is decided: this request's draw of other traffic (its mean instead) and
+        the other devices' jobs that reach the edge while the request is on its way (the
+        queue as it stands now instead).
         """
         env = self.env
         n = env.space.num_ops
@@ -132,13 +138,27 @@ class World:
             if network_s + float(tail[cut]) >= env.timeout_s:  # timed out: finished alone
                 costs[cut] = head[n] + env.timeout_s
                 continue
-            extra_s = self.effects.overhead_s(up + down) + self._cross_s(up + down, now_s)
-            wait_s = self.edge.wait_s(send_s + network_s / 2)
+            extra_s = self.effects.overhead_s(up + down) + self._cross_s(
+                up + down, now_s, mean=now_only
+            )
+            arrival_s = send_s + network_s / 2
+            wait_s = (
+                self.edge.backlog_s(now_s, arrival_s) if now_only else self.edge.wait_s(arrival_s)
+            )
             costs[cut] = head[cut] + tail[cut] + network_s + extra_s + wait_s
         return costs
 
     def expected_latency_s(self, cut: int, now_s: float) -> float:
         return float(self.expected_latencies_s(now_s)[cut])
+
+
+def _mean_cross_factor(share: float) -> float:
+    """The mean of ``1 / (1 - U)`` for the share U other traffic takes, drawn uniform in
+    ``[0, 2 * share]`` and capped at 0.95 (as :meth:`World._taken` draws it)."""
+    top, cap = 2 * share, 0.95
+    if top <= cap:
+        return -math.log1p(-top) / top
+    return (-math.log1p(-cap) + (top - cap) / (1 - cap)) / top
 
 
 __all__ = ["Realised", "World"]
