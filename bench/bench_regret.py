@@ -4,8 +4,10 @@ Run: .venv/bin/python bench/bench_regret.py [--seeds 3] [--requests 5000] [--dur
      [--out runs/regret] [--quick]
 
 Runs, on the shipped FOMO model and the ESP32-S3 profile, every policy (adaptive, sciot,
-neurosurgeon, explore-greedy, linucb, device-only, edge-only and the two bounds) in the same
-run and with the same seeds:
+neurosurgeon, explore-greedy, linucb, device-only, edge-only), the two bounds (the best
+fixed cut in hindsight, the best cut per request given the realised world) and
+``oracle-now`` (the best cut per request given only the world as it stands when the request
+is decided: how far knowing the present takes a policy) in the same run, same seeds:
 
 * on the base Wi-Fi-class link: the dynamic scenarios and the named departures from the cost
   model (request overhead, shared edge, thermal, cross traffic, device jitter) plus baseline;
@@ -16,8 +18,9 @@ For each (link, scenario, policy) it prints mean and p50/p95/p99 latency (means 
 ``regret`` (over the best fixed cut in hindsight) and ``regret_dynamic`` (over the best cut
 per request) with their spread over seeds, and, for dynamic scenarios, how many requests the
 adaptive policy needs after each event to come within 10% of the dynamic oracle (over a
-5-request window). It writes a markdown table and, per trace, a plot of the cut over time
-against the trace's capacity to ``--out``. Baselines are measured in the same run.
+5-request window; client 0, the median over seeds and each seed's count). It writes a
+markdown table and, per trace, a plot of the cut over time against the trace's capacity to
+``--out``. Baselines are measured in the same run.
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ POLICY_ORDER = (
     "edge-only",
     "oracle",
     "oracle-dynamic",
+    "oracle-now",
 )
+BOUNDS = ("oracle", "oracle-dynamic", "oracle-now")
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -78,12 +83,15 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def reconvergence(rows: list[dict[str, str]], events_s: tuple[float, ...]) -> list[int | None]:
+def reconvergence(
+    rows: list[dict[str, str]], events_s: tuple[float, ...], seed: str
+) -> list[int | None]:
     """Requests the adaptive policy needs after each event to get within 10% of the dynamic
-    oracle's mean latency of the same phase, over 5 consecutive requests (None: never)."""
+    oracle's mean latency of the same phase, over 5 consecutive requests (None: never), for
+    client 0 of one seed."""
     by_policy: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for r in rows:
-        if r["client"] == "client-0" and r["seed"] == rows[0]["seed"]:
+        if r["client"] == "client-0" and r["seed"] == seed:
             by_policy[r["policy"]].append((float(r["start_s"]), float(r["latency_ms"])))
     adaptive, bound = by_policy["adaptive"], by_policy["oracle-dynamic"]
     edges = (0.0, *events_s, float("inf"))
@@ -99,6 +107,24 @@ def reconvergence(rows: list[dict[str, str]], events_s: tuple[float, ...]) -> li
         hits = np.flatnonzero(window <= target)
         out.append(int(hits[0]) if len(hits) else None)
     return out
+
+
+def _converge_line(per_seed: list[list[int | None]]) -> str:
+    """``cold start`` then each event: the median over seeds, then each seed's count."""
+
+    def median(counts: list[int | None]) -> str:
+        known = [c for c in counts if c is not None]
+        if len(known) < len(counts):
+            return "never" if not known else f"{int(np.median(known))}+"
+        return str(int(np.median(known)))
+
+    phases = list(zip(*per_seed, strict=True))
+    parts = [
+        f"{'cold start' if i == 0 else f'event {i}'} {median(list(c))} "
+        f"({', '.join('never' if x is None else str(x) for x in c)})"
+        for i, c in enumerate(phases)
+    ]
+    return "; ".join(parts)
 
 
 def run(label: str, config: RunConfig, out: Path, seeds: tuple[int, ...]) -> dict[str, object]:
@@ -138,7 +164,8 @@ def run(label: str, config: RunConfig, out: Path, seeds: tuple[int, ...]) -> dic
         chosen = scenario(name)
         if chosen.dynamic:
             rows = _read(out / label / f"{name}.csv")
-            converge[name] = reconvergence(rows, chosen.event_times(spans[name]))
+            events = chosen.event_times(spans[name])
+            converge[name] = [reconvergence(rows, events, str(seed)) for seed in seeds]
     return {"table": table, "converge": converge, "wall_s": wall_s, "notes": result.notes}
 
 
@@ -175,7 +202,7 @@ def verdicts(table: list[dict[str, object]]) -> list[str]:
         baselines = {
             p: float(r["mean_ms"])  # type: ignore[arg-type]
             for p, r in rows.items()
-            if p not in ("adaptive", "oracle", "oracle-dynamic")
+            if p != "adaptive" and p not in BOUNDS
         }
         best_p = min(baselines, key=baselines.__getitem__)
         mean = float(ours["mean_ms"])  # type: ignore[arg-type]
@@ -238,7 +265,9 @@ def main() -> None:
     base = BASE_SCENARIOS[:4] if args.quick else BASE_SCENARIOS
     traces = TRACE_SCENARIOS[:2] if args.quick else TRACE_SCENARIOS
     args.out.mkdir(parents=True, exist_ok=True)
-    wifi = RunConfig(scenarios=base, requests=args.requests, duration_s=duration)
+    wifi = RunConfig(
+        scenarios=base, policies=POLICY_ORDER, requests=args.requests, duration_s=duration
+    )
     docs = [run("wifi-20Mbit", wifi, args.out, seeds)]
     root = reference_dir()
     trace_dir = None if root is None else root / "cellular-traces"
@@ -249,6 +278,7 @@ def main() -> None:
         up, down = trace_dir / f"{name}.up", trace_dir / f"{name}.down"
         config = RunConfig(
             scenarios=traces,
+            policies=POLICY_ORDER,
             requests=args.requests,
             duration_s=duration,
             uplink_trace=str(up),
@@ -267,10 +297,13 @@ def main() -> None:
     print("\n".join(print_table({"table": table})))
     print("\nadaptive against the targets (10% of the dynamic oracle; ahead of every baseline):")
     print("\n".join(verdicts(table)))
-    print("\nrequests after each event until adaptive is within 10% of the dynamic oracle:")
+    print(
+        "\nrequests after each event until adaptive is within 10% of the dynamic oracle "
+        "(client 0; median over seeds, then each seed's):"
+    )
     for d in docs:
-        for name, counts in d["converge"].items():  # type: ignore[attr-defined]
-            print(f"  {name:<20} {counts[1:]}  (first phase: cold start {counts[0]})")
+        for name, per_seed in d["converge"].items():  # type: ignore[attr-defined]
+            print(f"  {name:<20} {_converge_line(per_seed)}")
     for d in docs:
         for note in d["notes"]:  # type: ignore[attr-defined]
             print(f"note: {note}")
