@@ -1,7 +1,7 @@
 """The planner against reality: regret against both oracles, per link and scenario, over seeds.
 
 Run: .venv/bin/python bench/bench_regret.py [--seeds 3] [--requests 5000] [--duration 60]
-     [--out runs/regret] [--quick]
+     [--out runs/regret] [--quick] [--profile docs/results/fomo96-profile.json]
 
 Runs, on the shipped FOMO model and the ESP32-S3 profile, every policy (adaptive, sciot,
 neurosurgeon, explore-greedy, linucb, device-only, edge-only), the two bounds (the best
@@ -36,7 +36,17 @@ from pathlib import Path
 
 import numpy as np
 
-from sciot.sim import RunConfig, read_trace, run_simulation, scenario
+from sciot.model import demo_model_path
+from sciot.sim import (
+    ModelProfile,
+    RunConfig,
+    load_profile,
+    profile_model,
+    read_trace,
+    run_simulation,
+    save_profile,
+    scenario,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -127,9 +137,29 @@ def _converge_line(per_seed: list[list[int | None]]) -> str:
     return "; ".join(parts)
 
 
-def run(label: str, config: RunConfig, out: Path, seeds: tuple[int, ...]) -> dict[str, object]:
+def model_profile(path: Path | None) -> ModelProfile:
+    """The shipped FOMO model's op times: read from ``path`` when it exists, else measured
+    here with LiteRT (and written to ``path``, when given). One profile serves every link,
+    so the links differ by their link alone, and a stored one reproduces a table exactly."""
+    if path is not None and path.is_file():
+        print(f"op times from {path}")
+        return load_profile(path)
+    profile = profile_model(demo_model_path("fomo96"), name="fomo96")
+    if path is not None:
+        save_profile(profile, path)
+        print(f"op times measured here, written to {path}")
+    return profile
+
+
+def run(
+    label: str,
+    config: RunConfig,
+    out: Path,
+    seeds: tuple[int, ...],
+    profile: ModelProfile | None = None,
+) -> dict[str, object]:
     started = time.perf_counter()
-    result = run_simulation(config, out / label, seeds=seeds)
+    result = run_simulation(config, out / label, seeds=seeds, model=profile)
     wall_s = time.perf_counter() - started
     groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
     for row in result.summary:
@@ -259,7 +289,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "regret")
     parser.add_argument("--plots", type=Path, default=None, help="where the cut plots go")
     parser.add_argument("--quick", action="store_true", help="1 seed, 20 s, a few scenarios")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="the model's op times: read from this JSON file if it exists, else measured "
+        "here and written to it (default: measured here, not kept)",
+    )
     args = parser.parse_args()
+    profile = model_profile(args.profile)
     seeds = tuple(range(1 if args.quick else args.seeds))
     duration = 20.0 if args.quick else args.duration
     base = BASE_SCENARIOS[:4] if args.quick else BASE_SCENARIOS
@@ -268,7 +306,7 @@ def main() -> None:
     wifi = RunConfig(
         scenarios=base, policies=POLICY_ORDER, requests=args.requests, duration_s=duration
     )
-    docs = [run("wifi-20Mbit", wifi, args.out, seeds)]
+    docs = [run("wifi-20Mbit", wifi, args.out, seeds, profile)]
     root = reference_dir()
     trace_dir = None if root is None else root / "cellular-traces"
     for name in TRACES:
@@ -284,7 +322,7 @@ def main() -> None:
             uplink_trace=str(up),
             downlink_trace=str(down),
         )
-        docs.append(run(name, config, args.out, seeds))
+        docs.append(run(name, config, args.out, seeds, profile))
         if args.plots is not None:
             args.plots.mkdir(parents=True, exist_ok=True)
             plot_cut_over_time(args.out / name, up, args.plots / f"cut_over_time_{name}.png")

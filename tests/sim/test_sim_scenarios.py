@@ -264,3 +264,27 @@ def test_knowing_only_the_present_is_no_match_for_the_realised_world(tmp_path: P
     assert queue["oracle-now"] > queue["oracle-dynamic"]
     with pytest.raises(ConfigError, match="oracle-now"):
         run_simulation(_config(policies=("oracle-now",), emulation="live"), tmp_path / "live")
+
+
+def test_a_saved_profile_reproduces_a_run(tmp_path: Path) -> None:
+    """A profile written once gives the same rows when read back; a broken file is refused
+    with what is wrong and what to do."""
+    from sciot.sim import load_profile, save_profile
+
+    save_profile(TINY, tmp_path / "tiny.json")
+    assert load_profile(tmp_path / "tiny.json") == TINY
+    config = _config(scenarios=("baseline",), policies=("adaptive",), requests=200)
+    run_simulation(config, tmp_path / "a", model=TINY)
+    run_simulation(config, tmp_path / "b", model=load_profile(tmp_path / "tiny.json"))
+    assert policy_rows(tmp_path / "a" / "baseline.csv", "adaptive") == policy_rows(
+        tmp_path / "b" / "baseline.csv", "adaptive"
+    )
+    (tmp_path / "bad.json").write_text('{"name": "x", "op_s": [1e-3]}')
+    with pytest.raises(ConfigError, match="is not a model profile.*profile the model anew"):
+        load_profile(tmp_path / "bad.json")
+    (tmp_path / "short.json").write_text(
+        '{"name": "x", "op_s": [1e-3, 1e-3], "crossing_bytes": [4, 0], "output_bytes": 1, '
+        '"macs": 1}'
+    )
+    with pytest.raises(ConfigError, match="needs 3 crossing sizes"):
+        load_profile(tmp_path / "short.json")

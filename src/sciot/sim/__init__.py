@@ -26,7 +26,9 @@ from sciot.sim.profiles import (
     DeviceProfile,
     ModelProfile,
     device_profile,
+    load_profile,
     profile_model,
+    save_profile,
 )
 from sciot.sim.runner import (
     EXTRA_POLICIES,
@@ -96,10 +98,12 @@ __all__ = [
     "detect_kernel_netem",
     "device_profile",
     "drive",
+    "load_profile",
     "profile_model",
     "read_trace",
     "run_policy",
     "run_simulation",
+    "save_profile",
     "scenario",
     "summarize",
     "synthetic_device_op_s",

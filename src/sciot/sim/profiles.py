@@ -12,6 +12,7 @@ values, good for comparing cuts, not for a battery-life budget.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -157,6 +158,51 @@ def profile_model(path: str | Path, *, repeats: int = 50, name: str | None = Non
     )
 
 
+def save_profile(profile: ModelProfile, path: str | Path) -> None:
+    """Write a measured profile as JSON, so a later run can reuse it: a run re-profiled on a
+    busy machine meets slightly different op times, and its numbers move with them."""
+    doc = {
+        "name": profile.name,
+        "op_s": list(profile.op_s),
+        "crossing_bytes": list(profile.crossing_bytes),
+        "output_bytes": profile.output_bytes,
+        "macs": profile.macs,
+        "allowed": None if profile.allowed is None else list(profile.allowed),
+    }
+    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def load_profile(path: str | Path) -> ModelProfile:
+    """A profile written by :func:`save_profile`; a ConfigError says what is wrong with it."""
+    where = Path(path)
+    try:
+        doc = json.loads(where.read_text())
+        op_s = tuple(float(x) for x in doc["op_s"])
+        crossing = tuple(int(x) for x in doc["crossing_bytes"])
+        allowed = doc.get("allowed")
+        profile = ModelProfile(
+            name=str(doc["name"]),
+            op_s=op_s,
+            crossing_bytes=crossing,
+            output_bytes=int(doc["output_bytes"]),
+            macs=int(doc["macs"]),
+            allowed=None if allowed is None else tuple(bool(x) for x in allowed),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{where} is not a model profile ({type(exc).__name__}: {exc}); write one with "
+            "sciot.sim.save_profile, or leave it out to profile the model anew"
+        ) from exc
+    n = profile.num_ops
+    if n < 1 or len(crossing) != n + 1 or (allowed is not None and len(allowed) != n + 1):
+        raise ConfigError(
+            f"{where}: a profile of {n} ops needs {n + 1} crossing sizes and allowed flags"
+        )
+    if not all(math.isfinite(x) and x >= 0 for x in op_s) or min(crossing) < 0:
+        raise ConfigError(f"{where}: op times and crossing sizes must be finite and >= 0")
+    return profile
+
+
 def _random_input(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> npt.NDArray[Any]:
     kind = np.dtype(dtype)
     shape = tuple(max(1, d) for d in shape)
@@ -172,5 +218,7 @@ __all__ = [
     "DeviceProfile",
     "ModelProfile",
     "device_profile",
+    "load_profile",
     "profile_model",
+    "save_profile",
 ]
