@@ -280,7 +280,7 @@ def test_a_saved_profile_reproduces_a_run(tmp_path: Path) -> None:
         tmp_path / "b" / "baseline.csv", "adaptive"
     )
     (tmp_path / "bad.json").write_text('{"name": "x", "op_s": [1e-3]}')
-    with pytest.raises(ConfigError, match="is not a model profile.*profile the model anew"):
+    with pytest.raises(ConfigError, match=r"is not a model profile.*profile the model anew"):
         load_profile(tmp_path / "bad.json")
     (tmp_path / "short.json").write_text(
         '{"name": "x", "op_s": [1e-3, 1e-3], "crossing_bytes": [4, 0], "output_bytes": 1, '
