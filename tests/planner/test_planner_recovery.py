@@ -96,3 +96,33 @@ def test_a_heavy_tailed_link_is_costed_by_its_mean_not_its_median() -> None:
     predicted = float(estimate.network_s(np.array([20_000.0]))[0])
     assert predicted == pytest.approx(mean_20k, rel=0.35)
     assert link.changes <= 2, "the noise is not read as a string of shifts"
+
+
+def _calibration_run(calibrate: bool) -> list[int]:
+    """A cut the model costs at 28 ms whose requests really take 50 ms (a cost the model
+    leaves out), against device-only at 40 ms, as the planner sees it: every op's time and
+    every transfer exactly as modelled, only the end-to-end latency tells."""
+    from sciot.planner import AdaptiveOptions, AdaptivePolicy
+
+    space = SplitSpace(num_ops=2, crossing_bytes=(5000, 500, 0), result_bytes=10)
+    planner = Planner(space, AdaptivePolicy(AdaptiveOptions(calibrate=calibrate)))
+    cuts = []
+    for i in range(120):
+        now = i * 0.04
+        planner.observe_device_ops("cam", {0: 0.02, 1: 0.02}, now)
+        planner.observe_edge_ops("cam", {0: 0.0005, 1: 0.0005}, now)
+        size = (510, 1010)[i % 2]
+        planner.observe_transfer(
+            "cam", uplink_bytes=size, downlink_bytes=0, seconds=0.002 + size * 1e-5, now_s=now
+        )
+        decision = planner.decide("cam", now)
+        cuts.append(decision.cut)
+        planner.observe_latency("cam", decision.cut, 0.050 if decision.cut < 2 else 0.040, now)
+    return cuts
+
+
+def test_a_cut_that_costs_more_than_modelled_is_left() -> None:
+    """The model's error where it is used is measured and added: the cut whose requests
+    take longer than its parts say is left for device-only. Without it, never."""
+    assert _calibration_run(calibrate=False)[-40:].count(1) > 30
+    assert _calibration_run(calibrate=True)[-40:].count(2) > 30

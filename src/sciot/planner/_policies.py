@@ -66,6 +66,11 @@ class AdaptiveOptions:
     fewest requests between two probes in steady state; ``urgent_gap`` while a cut is still
     unknown, the bandwidth is not yet separated from the RTT or a change was detected in the
     last ``settle_requests`` requests. ``p_local``: SCIoT's probabilistic all-on-device mode.
+    ``calibrate``: add to each cut's cost the model's mean error on this policy's requests
+    at that cut (not to the optimistic bound). Choosing the cut whose estimate is lowest picks
+    it when its recent samples were luckiest (a tail that waited less than usual), so its
+    prediction is low exactly when it is used; the measured error puts that back, and covers
+    per-request costs the model has no term for.
     """
 
     z: float = 2.0
@@ -76,6 +81,7 @@ class AdaptiveOptions:
     urgent_gap: int = 2
     settle_requests: int = 20
     p_local: float = 0.0
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         if self.z < 0 or self.drift_per_s < 0 or self.max_age_s <= 0 or self.step_age_s <= 0:
@@ -107,6 +113,7 @@ class AdaptivePolicy:
             drift_per_s=opts.drift_per_s,
             max_age_s=opts.max_age_s,
             step_age_s=opts.step_age_s,
+            calibrate=opts.calibrate,
         )
         if now_s < state.down_until_s:
             return explained_decision(
@@ -154,14 +161,24 @@ class AdaptivePolicy:
             gap = opts.urgent_gap if urgent else _steady_gap(opts.probe_gap, p, cut, best)
             if since_probe >= gap:
                 reason = "probe: could beat the best" + (" (unknown)" if not p.known[cut] else "")
-                return explained_decision(self.name, p, cut, reason, True)
+                return self._noted(state, p, explained_decision(self.name, p, cut, reason, True))
         if since_probe >= opts.probe_gap:
             refresh = _stale_refresh_cut(p, best, cost)
             if refresh is not None and since_probe >= _steady_gap(opts.probe_gap, p, refresh, best):
-                return explained_decision(
-                    self.name, p, refresh, "probe: re-measure stale estimates", True
+                reason = "probe: re-measure stale estimates"
+                return self._noted(
+                    state, p, explained_decision(self.name, p, refresh, reason, True)
                 )
-        return explained_decision(self.name, p, best, best_reason)
+        return self._noted(state, p, explained_decision(self.name, p, best, best_reason))
+
+    @staticmethod
+    def _noted(state: DeviceState, p: Prediction, decision: Decision) -> Decision:
+        """Remember the model's latency for the chosen cut, to measure its error by."""
+        cut = decision.cut
+        if p.correction_s is not None and math.isfinite(float(p.latency_s[cut])):
+            model_s = float(p.latency_s[cut] - p.correction_s[cut])
+            state.note_expected(cut, model_s, probe=decision.probe)
+        return decision
 
 
 _PROBE_GROWTH = 8.0  # an identifying probe sends at most this many times the largest transfer

@@ -75,6 +75,13 @@ class DeviceState:
         # Per-device memory of policies that need one (keyed by policy name).
         self.policy_data: dict[str, object] = {}
         self._op_sums: _OpSums | None = None
+        # What each cut's requests really cost over what the model predicted when the cut was
+        # chosen: the model's error where it is used.
+        self.expected_s = np.full(n + 1, np.nan)
+        self.expected_probe = np.zeros(n + 1, dtype=bool)
+        self.residual_s = np.zeros(n + 1)
+        self.residual_count = np.zeros(n + 1, dtype=np.int64)
+        self.residual_last_s = np.full(n + 1, -math.inf)
 
     @property
     def link(self) -> LinkEstimator:
@@ -173,6 +180,31 @@ class DeviceState:
             raise PlannerError(f"a latency must be a finite number of seconds >= 0, got {seconds}")
         self.latencies.append((int(cut), float(seconds), now_s))
         self.latency_count += 1
+        expected = float(self.expected_s[cut])
+        if math.isfinite(expected) and expected > 0:
+            # Clipped to the prediction's size: one timeout must not stand for the cut's error.
+            error = min(max(seconds - expected, -expected), expected)
+            count = int(self.residual_count[cut]) + 1
+            # An old error says less about now: the longer since the last, the more the new
+            # one counts (an error seen as a bandwidth drop began is replaced at its next use).
+            age_s = max(0.0, now_s - float(self.residual_last_s[cut]))
+            fresh = -math.expm1(-age_s / RESIDUAL_FADE_S)
+            # A probe's request replaces an old error but does not dilute a recent one: the
+            # error that matters is the one of the requests the cut is chosen for.
+            weight = fresh if self.expected_probe[cut] else max(1.0 / count, RESIDUAL_ALPHA, fresh)
+            self.residual_s[cut] += weight * (error - self.residual_s[cut])
+            self.residual_count[cut] = count
+            self.residual_last_s[cut] = now_s
+
+    def note_expected(self, cut: int, model_latency_s: float, *, probe: bool) -> None:
+        """The model's latency for ``cut`` (its measured error left out) as a policy chose it,
+        and whether as a probe."""
+        self.expected_s[cut] = model_latency_s
+        self.expected_probe[cut] = probe
+
+    def correction_s(self) -> FloatArray:
+        """Per cut, the model's mean error where it has been measured enough (else 0)."""
+        return np.where(self.residual_count >= RESIDUAL_MIN_SAMPLES, self.residual_s, 0.0)
 
     def observe_failure(self, now_s: float, *, base_backoff_s: float = 0.5) -> None:
         """The edge could not be reached: avoid offloading for an exponentially growing time."""
@@ -207,6 +239,7 @@ class Prediction:
     device_unstable: BoolArray
     edge_unstable: BoolArray
     unstable_ops: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+    correction_s: FloatArray | None = None  # what ``calibrate`` added per cut, if asked
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +262,13 @@ class _OpSums:
     unstable_ops: tuple[tuple[int, ...], tuple[int, ...]]
     stepped: BoolArray
 
+
+# The model's error per cut: an EWMA of (realised - predicted) over the adaptive policy's
+# requests at that cut, applied once this many have been seen; an error this old or older
+# counts for little beside a new one.
+RESIDUAL_ALPHA = 0.1
+RESIDUAL_MIN_SAMPLES = 5
+RESIDUAL_FADE_S = 2.0
 
 # An op whose latest detected shift made it this many times slower has stepped: a throttling,
 # an overload. Such a change tends to end as abruptly as it began, so while the op is avoided
@@ -279,10 +319,12 @@ def predict(
     drift_per_s: float,
     max_age_s: float,
     step_age_s: float = math.inf,
+    calibrate: bool = False,
 ) -> Prediction:
     """Mean and optimistic cost of every cut for one device at ``now_s``; an op is stale
     after ``max_age_s`` unobserved, or ``step_age_s`` if it last stepped up (see
-    :data:`STEP_RATIO`)."""
+    :data:`STEP_RATIO`). ``calibrate`` adds each cut's measured model error
+    (:meth:`DeviceState.correction_s`)."""
     n = state.space.num_ops
     cached = state.cached_op_sums()
     if cached is None:
@@ -321,7 +363,13 @@ def predict(
     if link.samples == 0:
         known[:n] = False
     allowed = state.allowed
+    correction = state.correction_s() if calibrate else np.zeros(n + 1)
+    # The error is time nobody modelled: waiting, for an offloaded cut; computing, on device.
+    device_s = device_s + np.where(np.arange(n + 1) == n, correction, 0.0)
+    network_s = network_s + np.where(np.arange(n + 1) < n, correction, 0.0)
     latency_s = device_s + edge_s + network_s
+    # The optimistic bound leaves the measured error out: a cut kept out by an error seen in
+    # other conditions is still probed, and its next error replaces the old one.
     side_lo = np.maximum(0.0, sums[:, 0] - z * np.sqrt(variance))
     objective = state.objective
     cost = objective.cost(
@@ -351,6 +399,7 @@ def predict(
         device_unstable=cached.unstable[0],
         edge_unstable=cached.unstable[1],
         unstable_ops=cached.unstable_ops,
+        correction_s=correction if calibrate else None,
     )
 
 
