@@ -126,3 +126,21 @@ def test_a_cut_that_costs_more_than_modelled_is_left() -> None:
     take longer than its parts say is left for device-only. Without it, never."""
     assert _calibration_run(calibrate=False)[-40:].count(1) > 30
     assert _calibration_run(calibrate=True)[-40:].count(2) > 30
+
+
+def test_the_first_report_after_an_outage_ends_the_backoff() -> None:
+    """A failed offload backs the device off; the first device-only report that reaches the
+    edge afterwards ends that at once: its own transfer time comes only with the next report,
+    but that it arrived at all says the edge is back."""
+    planner = Planner(SPACE, "adaptive")
+    channel = ObservationChannel(
+        planner, "cam", tail_profile_s=PROFILE, rng=np.random.default_rng(0)
+    )
+    channel.register(0.0)
+    state = planner.state("cam")
+    channel.failed(now_s=1.0)
+    assert state.down_until_s > 1.0
+    channel.device_only(started_s=1.1, device_op_s=[1e-3] * 4)
+    channel.report(now_s=1.2, transfer=Transfer(300, 0, 0.002))
+    assert state.down_until_s == -np.inf
+    assert "backing off" not in planner.decide("cam", 1.3).reason

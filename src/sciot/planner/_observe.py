@@ -112,6 +112,11 @@ def feed_round(planner: Planner, device_id: str, now_s: float, observed: Round) 
     if observed.outage:
         # After the transfers: the outage is the newest news about the link.
         planner.observe_failure(device_id, now_s)
+    else:
+        # The round's message got through: an outage's backoff is over now, not when the
+        # next message brings this one's transfer time (a device-only device would stay
+        # local one report interval more, ~15 requests, after the edge came back).
+        planner.observe_reachable(device_id)
     if observed.inferences > 1:  # a batch: probing gaps count inferences, not rounds
         planner.count_inferences(device_id, observed.inferences - 1)
     return planner.decide(device_id, now_s)

@@ -115,6 +115,10 @@ class Planner:
         """End-to-end latency of one request at ``cut`` (device + edge + network)."""
         self.state(device_id).observe_latency(cut, seconds, _check_time(now_s))
 
+    def observe_reachable(self, device_id: str) -> None:
+        """A message from the device arrived: whatever backoff an outage set is over."""
+        self.state(device_id).observe_reachable()
+
     def observe_failure(self, device_id: str, now_s: float) -> None:
         """The device could not reach the edge (timeout, refused): back off offloading."""
         self.state(device_id).observe_failure(_check_time(now_s))

@@ -206,6 +206,12 @@ class DeviceState:
         """Per cut, the model's mean error where it has been measured enough (else 0)."""
         return np.where(self.residual_count >= RESIDUAL_MIN_SAMPLES, self.residual_s, 0.0)
 
+    def observe_reachable(self) -> None:
+        """A message from the device reached the edge: the link is up, so the backoff ends.
+        The failure count stays until a transfer succeeds, so a link that drops again backs
+        off longer."""
+        self.down_until_s = -math.inf
+
     def observe_failure(self, now_s: float, *, base_backoff_s: float = 0.5) -> None:
         """The edge could not be reached: avoid offloading for an exponentially growing time."""
         self.failures += 1
