@@ -229,6 +229,40 @@ def test_batch_is_due_on_count_or_age_whichever_first() -> None:
         DeviceOnlyBatch(report_every=1, report_interval_s=0.0)
 
 
+def test_a_batch_hurried_reports_with_its_next_record() -> None:
+    batch = DeviceOnlyBatch(report_every=100, report_interval_s=100.0)
+    batch.hurry()
+    assert not batch.due(0.0), "an empty batch is never due"
+    batch.add(_record(1), 0.0)
+    assert batch.due(0.0)
+    assert [r.seq for r in batch.take()] == [1]
+    batch.add(_record(2), 0.0)
+    assert not batch.due(0.0), "taking the batch ends the hurry"
+
+
+def test_a_report_whose_round_trip_moved_is_followed_by_one_at_once(
+    make_peer: Callable[..., Any], artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
+) -> None:
+    """The edge learns a report's network time only from the next report: when the round
+    trip moved (a link that recovered), the next report goes with the next inference."""
+    peer = _device_only_peer(make_peer, artefacts)
+    round_trips = iter([0.001, 0.030, 0.030, 0.003, 0.003, 0.003])
+    answer = peer.request
+
+    def timed(payload: bytes, *, timeout_s: float) -> bytes:
+        clock.advance(next(round_trips))  # registration, then each report
+        return answer(payload, timeout_s=timeout_s)
+
+    peer.request = timed
+    client = _client(peer, artefacts, clock, report_every=4)
+    client.start()
+    for _ in range(13):
+        client.infer(fomo_input)
+    sizes = [len(r.records) for r in peer.device_only_reports()]
+    # 30 ms, 30 ms (same), 3 ms (moved: the next report follows the next inference), 3 ms.
+    assert sizes == [4, 4, 4, 1], sizes
+
+
 def test_report_frames_are_device_only_reports(
     make_peer: Callable[..., Any], artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
 ) -> None:

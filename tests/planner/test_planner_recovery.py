@@ -144,3 +144,24 @@ def test_the_first_report_after_an_outage_ends_the_backoff() -> None:
     channel.report(now_s=1.2, transfer=Transfer(300, 0, 0.002))
     assert state.down_until_s == -np.inf
     assert "backing off" not in planner.decide("cam", 1.3).reason
+
+
+def test_a_report_whose_round_trip_moved_is_followed_by_one_at_once() -> None:
+    """The simulated channel follows the device client's rule: a report three times faster
+    than the one before, by 5 ms or more, makes the next inference report."""
+    from sciot.planner import round_trip_moved
+
+    assert round_trip_moved(0.030, 0.003) and not round_trip_moved(0.003, 0.030)
+    assert not round_trip_moved(0.001, 0.003), "small round trips jitter by a factor"
+    assert not round_trip_moved(0.030, 0.020) and not round_trip_moved(None, 0.003)
+    planner = Planner(SPACE, "device-only")
+    channel = ObservationChannel(
+        planner, "cam", tail_profile_s=PROFILE, rng=np.random.default_rng(0)
+    )
+    channel.register(0.0)
+    for i, seconds in enumerate((0.030, 0.030, 0.003)):
+        assert not channel.device_only(started_s=i + 0.1, device_op_s=[1e-3] * 4)
+        channel.report(now_s=i + 0.6, transfer=Transfer(300, 0, seconds))
+    assert channel.device_only(started_s=3.1, device_op_s=[1e-3] * 4), "due at once"
+    channel.report(now_s=3.2, transfer=Transfer(300, 0, 0.003))
+    assert not channel.device_only(started_s=3.3, device_op_s=[1e-3] * 4)

@@ -22,6 +22,7 @@ from sciot.device._queue import OfflineQueue
 from sciot.device._queue_store import PersistentOfflineQueue
 from sciot.device._reports import DeviceOnlyBatch
 from sciot.errors import WireError
+from sciot.planner import round_trip_moved
 from sciot.wire import (
     DeviceOnlyReport,
     OfflineAck,
@@ -75,6 +76,7 @@ class ReportUploader:
         )
         self.rejected = 0
         """Records the edge never took (refused in part, or too large for any frame)."""
+        self._last_report_s: float | None = None
         self._exchange = exchange
         self._model_id = model_id
         self._stats = stats
@@ -192,7 +194,10 @@ class ReportUploader:
             self._stats.reported += self._accepted(reply, count, "device-only")
             # The ack carries no edge time: the whole round trip is the link's (the edge only
             # counts the records), a small-frame sample the link estimator needs anyway.
-            self._exchange.last_transfer = trip.transfer()
+            self._exchange.last_transfer = sample = trip.transfer()
+            if round_trip_moved(self._last_report_s, sample.seconds):
+                self.batch.hurry()  # the edge hears this round trip only with the next report
+            self._last_report_s = sample.seconds
             self._adopt_cut(reply.next_cut)
             records = records[count:]
         return trip

@@ -25,6 +25,7 @@ from sciot.planner._observe import (
     Round,
     Transfer,
     feed_round,
+    round_trip_moved,
     spread_head_s,
     spread_tail_s,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "feed_round",
     "make_policy",
     "predict",
+    "round_trip_moved",
     "spread_head_s",
     "spread_tail_s",
 ]

@@ -37,6 +37,21 @@ from sciot.planner._planner import Planner
 REPORT_EVERY = 64
 REPORT_INTERVAL_S = 0.5
 PROFILE_FRACTION = 0.05
+MOVED_RATIO = 3.0
+MOVED_MIN_S = 0.005
+
+
+def round_trip_moved(before_s: float | None, now_s: float) -> bool:
+    """Whether a device-only report's round trip sped up enough that the edge should hear of
+    it now, not one report interval later: at least ``MOVED_RATIO`` times faster than the
+    report before, and by at least ``MOVED_MIN_S`` (small round trips jitter by more than a
+    factor on their own). A report's network time reaches the edge only with the next report,
+    so a link that recovered while the device ran alone is seen that much sooner; a slower
+    link can wait, the device is local already. The device client and the simulated channel
+    both send their next report at once then."""
+    if before_s is None or not (before_s > 0 and now_s > 0):
+        return False
+    return before_s >= MOVED_RATIO * now_s and before_s - now_s >= MOVED_MIN_S
 
 
 def spread_tail_s(profile_s: Sequence[float], cut: int, tail_s: float) -> dict[int, float]:
@@ -161,6 +176,8 @@ class ObservationChannel:
         self._batch = Round()
         self._batch_count = 0
         self._batch_first_s = 0.0
+        self._last_report_s: float | None = None
+        self._hurry = False
         self.published: Decision | None = None
         self.decision: Decision | None = None
         self.rounds = 0
@@ -243,7 +260,8 @@ class ObservationChannel:
 
     def report_due(self, now_s: float) -> bool:
         return self._batch_count > 0 and (
-            self._batch_count >= self.report_every
+            self._hurry
+            or self._batch_count >= self.report_every
             or now_s - self._batch_first_s >= self.report_interval_s
         )
 
@@ -262,6 +280,8 @@ class ObservationChannel:
         """
         observed, self._batch = self._batch, Round()
         observed.inferences, self._batch_count = self._batch_count, 0
+        self._hurry = round_trip_moved(self._last_report_s, transfer.seconds)
+        self._last_report_s = transfer.seconds
         if edge_tail_s is not None:
             observed.edge_ops = spread_tail_s(self.profile_s, 0, edge_tail_s)
         self._carried(observed)
@@ -286,6 +306,8 @@ class ObservationChannel:
 
 
 __all__ = [
+    "MOVED_MIN_S",
+    "MOVED_RATIO",
     "PROFILE_FRACTION",
     "REPORT_EVERY",
     "REPORT_INTERVAL_S",
@@ -293,6 +315,7 @@ __all__ = [
     "Round",
     "Transfer",
     "feed_round",
+    "round_trip_moved",
     "spread_head_s",
     "spread_tail_s",
 ]
