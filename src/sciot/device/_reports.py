@@ -5,7 +5,7 @@ a round trip. Its compact record (sequence number, start time, device seconds, p
 when profiled) waits here instead, and the driver sends the batch in one ``DeviceOnlyReport``
 when it is due: ``report_every`` records, or ``report_interval_s`` after the oldest one,
 whichever comes first, or with the next record after :meth:`DeviceOnlyBatch.hurry` (the last
-report's round trip moved, :func:`sciot.planner.round_trip_moved`: the edge learns a report's
+report's round trip sped up, :func:`sciot.planner.round_trip_moved`: the edge learns a report's
 network time only from the next one). The report's ack carries the next cut, which bounds how
 long the edge needs to move the device back to splitting. No clock is read here: the driver
 passes ``now_s``.
