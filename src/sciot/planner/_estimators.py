@@ -219,10 +219,17 @@ class OpTimes:
             self._restart(op, old_mean, old_var)
         return [int(op) for op in shifted]
 
-    def _update_variance_rule(self, ops: npt.NDArray[np.int64]) -> None:
+    def _window(
+        self, ops: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], FloatArray, npt.NDArray[np.bool_]]:
+        """Per op, how many of its last ``CV_WINDOW`` samples the ring holds, the ring, and
+        which of its slots are filled."""
         filled = np.minimum(self._ring_count[ops], CV_WINDOW)
-        window = self._ring[ops]
         valid = np.arange(CV_WINDOW)[None, :] < filled[:, None]
+        return filled, self._ring[ops], valid
+
+    def _update_variance_rule(self, ops: npt.NDArray[np.int64]) -> None:
+        filled, window, valid = self._window(ops)
         n = np.maximum(filled, 1)
         mean = np.where(valid, window, 0.0).sum(axis=1) / n
         var = np.where(valid, (window - mean[:, None]) ** 2, 0.0).sum(axis=1) / n
@@ -232,9 +239,8 @@ class OpTimes:
 
     def _recent_min(self, ops: npt.NDArray[np.int64]) -> FloatArray:
         """Per op, the fastest of its last ``CV_WINDOW`` samples (infinite before any)."""
-        filled = np.minimum(self._ring_count[ops], CV_WINDOW)
-        valid = np.arange(CV_WINDOW)[None, :] < filled[:, None]
-        recent: FloatArray = np.where(valid, self._ring[ops], np.inf).min(axis=1)
+        _filled, window, valid = self._window(ops)
+        recent: FloatArray = np.where(valid, window, np.inf).min(axis=1)
         return recent
 
     def _page_hinkley(

@@ -369,10 +369,13 @@ def predict(
     if link.samples == 0:
         known[:n] = False
     allowed = state.allowed
-    correction = state.correction_s() if calibrate else np.zeros(n + 1)
-    # The error is time nobody modelled: waiting, for an offloaded cut; computing, on device.
-    device_s = device_s + np.where(np.arange(n + 1) == n, correction, 0.0)
-    network_s = network_s + np.where(np.arange(n + 1) < n, correction, 0.0)
+    correction = state.correction_s() if calibrate else None
+    if correction is not None:
+        # The error is time nobody modelled: waiting, for an offloaded cut; computing, on
+        # device. ``device_s`` is the cached sums' row, so it is copied, not added to.
+        network_s[:n] += correction[:n]
+        device_s = device_s.copy()
+        device_s[n] += correction[n]
     latency_s = device_s + edge_s + network_s
     # The optimistic bound leaves the measured error out: a cut kept out by an error seen in
     # other conditions is still probed, and its next error replaces the old one.
@@ -405,7 +408,7 @@ def predict(
         device_unstable=cached.unstable[0],
         edge_unstable=cached.unstable[1],
         unstable_ops=cached.unstable_ops,
-        correction_s=correction if calibrate else None,
+        correction_s=correction,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,15 +161,7 @@ def profile_model(path: str | Path, *, repeats: int = 50, name: str | None = Non
 def save_profile(profile: ModelProfile, path: str | Path) -> None:
     """Write a measured profile as JSON, so a later run can reuse it: a run re-profiled on a
     busy machine meets slightly different op times, and its numbers move with them."""
-    doc = {
-        "name": profile.name,
-        "op_s": list(profile.op_s),
-        "crossing_bytes": list(profile.crossing_bytes),
-        "output_bytes": profile.output_bytes,
-        "macs": profile.macs,
-        "allowed": None if profile.allowed is None else list(profile.allowed),
-    }
-    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    Path(path).write_text(json.dumps(asdict(profile), indent=1) + "\n")
 
 
 def load_profile(path: str | Path) -> ModelProfile:
