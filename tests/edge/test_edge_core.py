@@ -174,6 +174,54 @@ def test_an_offline_report_makes_the_planner_back_off_offloading(edge: EdgeApp, 
     assert status == 200 and isinstance(reply, InferResponse) and reply.next_cut == n
 
 
+def test_the_reply_to_a_probe_carries_a_decision_made_with_its_measurements(
+    tmp_path: Path, fomo: Fomo
+) -> None:
+    """A published probe stays published until the next round: the reply to the request
+    that ran it would carry the probe again (a device-only device that heard it in a
+    report's ack would run it twice). The edge runs the device's round first instead."""
+    app = build_edge(edge_config(tmp_path))  # not started: no planner thread runs rounds
+    try:
+        _register(app, fomo, "cam-probe")
+        record = app.core.registry.devices["cam-probe"]
+        app.core.registry.publish_cut("cam-probe", 6, True)
+        planned = record.planned
+        status, reply = _call(app, fomo.request(3, device_id="cam-probe", seq=1))
+        assert status == 200 and isinstance(reply, InferResponse)
+        assert reply.next_cut == 6 and record.planned == planned, "no round: the probe goes out"
+        status, reply = _call(app, fomo.request(6, device_id="cam-probe", seq=2))
+        assert isinstance(reply, InferResponse)
+        assert record.planned == planned + 1, "the probe's request was planned with at once"
+        assert reply.next_cut == record.next_cut
+        assert app.core.mailbox.plan_now("cam-probe") is None, "its measurements were fed"
+        app.core.registry.publish_cut("cam-probe", 6, False)  # a decision, not a probe
+        status, reply = _call(app, fomo.request(6, device_id="cam-probe", seq=3))
+        assert isinstance(reply, InferResponse) and reply.next_cut == 6
+        assert record.planned == planned + 2, "no round of its own for a plain decision"
+    finally:
+        app.stop()
+
+
+def test_a_wait_for_a_worker_is_edge_time_and_reaches_the_planner_apart(
+    tmp_path: Path, fomo: Fomo
+) -> None:
+    """A frame that waited for a worker thread waited in the edge's queue: the reply counts
+    the wait in its edge seconds (the device takes them out of its network time), and the
+    planner gets it as a per-request wait, apart from the tail's run time."""
+    app = build_edge(edge_config(tmp_path))
+    try:
+        _register(app, fomo, "cam-wait")
+        frame = encode(fomo.request(6, device_id="cam-wait", seq=1))
+        reply = decode(app.core.handle_frame(frame, 1000.0, waited_s=0.25).frame)
+        assert isinstance(reply, InferResponse) and reply.edge_seconds >= 0.25
+        app.core.plan_pending()
+        state = app.core.mailbox.planners[fomo.graph.model_id].state("cam-wait")
+        assert state.edge_wait_s == pytest.approx(0.25)
+        assert float(state.edge.mean_s[6:].sum()) < 0.25, "the run time, not the wait"
+    finally:
+        app.stop()
+
+
 def test_planner_learns_from_measurements(edge: EdgeApp, fomo: Fomo) -> None:
     """The planner worker turns measurements into the next cut the replies carry."""
     n = fomo.graph.num_ops
@@ -267,7 +315,7 @@ def test_the_mailbox_merges_measurements_and_publishes_the_cut(edge: EdgeApp) ->
     model = next(iter(edge.core.models.values()))
     published: list[tuple[str, int]] = []
     mailbox = PlannerMailbox(
-        [model], "adaptive", seed=0, publish=lambda d, c: published.append((d, c))
+        [model], "adaptive", seed=0, publish=lambda d, c, t: published.append((d, c))
     )
     first = mailbox.first_cut("cam-m", model, (1e-4,) * model.num_ops, 0.0)
     assert 0 <= first <= model.num_ops

@@ -148,7 +148,8 @@ def test_a_device_only_report_tells_the_planner_the_executors_newest_timing(
     n = fomo.graph.num_ops
     model_id = fomo.graph.model_id
     _call(edge, Register(device_id="cam-ex", model_id=model_id))
-    edge.core._executor[model_id] = (0, 0.5, 999.0)  # another device's whole-model tail
+    # Another device's whole-model tail: 0.5 s run, after 0.2 s waiting for a worker.
+    edge.core._executor[model_id] = (0, 0.5, 0.2, 999.0)
     report = DeviceOnlyReport(
         device_id="cam-ex", model_id=model_id, records=_records(n, 3, op_s=0.001), seq=4
     )
@@ -161,3 +162,4 @@ def test_a_device_only_report_tells_the_planner_the_executors_newest_timing(
             break
         time.sleep(0.01)
     assert float(state.edge.mean_s.sum()) == pytest.approx(0.5)
+    assert state.edge_wait_s == pytest.approx(0.2)

@@ -77,7 +77,7 @@ def test_offline_report_beyond_the_model_is_bad_cut(tmp_path: Path, fomo: Fomo) 
 def test_one_failing_device_does_not_lose_the_planner_round(fomo_served: ServedModel) -> None:
     published: dict[str, int] = {}
 
-    def publish(device_id: str, cut: int) -> None:
+    def publish(device_id: str, cut: int, _probe: bool) -> None:
         if device_id == "broken":
             raise ValueError("a bug for this device only")
         published[device_id] = cut

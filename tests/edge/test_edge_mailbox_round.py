@@ -18,7 +18,7 @@ def test_a_head_total_without_per_op_times_moves_the_device_estimates(
     fomo_served: ServedModel,
 ) -> None:
     model = fomo_served
-    mailbox = PlannerMailbox([model], "adaptive", seed=0, publish=lambda d, c: None)
+    mailbox = PlannerMailbox([model], "adaptive", seed=0, publish=lambda d, c, t: None)
     mailbox.first_cut("cam-h", model, (1e-4,) * model.num_ops, 0.0)
     planner = mailbox.planners[model.model_id]
     before = list(planner.state("cam-h").device.mean_s)
@@ -39,7 +39,7 @@ def test_a_head_total_without_per_op_times_moves_the_device_estimates(
 
 def test_per_op_times_win_over_a_head_total(fomo_served: ServedModel) -> None:
     model = fomo_served
-    mailbox = PlannerMailbox([model], "adaptive", seed=0, publish=lambda d, c: None)
+    mailbox = PlannerMailbox([model], "adaptive", seed=0, publish=lambda d, c, t: None)
     mailbox.post("cam-p", model, 0.0, device_op_seconds=[(2e-4,)], head=(model.num_ops, 9.0))
     assert mailbox._pending["cam-p"].as_round().head is None
 
@@ -52,7 +52,7 @@ def test_plan_now_runs_one_devices_round_and_publishes_its_cut(
     model = fomo_served
     published: list[tuple[str, int]] = []
     mailbox = PlannerMailbox(
-        [model], "adaptive", seed=0, publish=lambda d, c: published.append((d, c))
+        [model], "adaptive", seed=0, publish=lambda d, c, t: published.append((d, c))
     )
     for device_id in ("cam-a", "cam-b"):
         mailbox.first_cut(device_id, model, (1e-4,) * model.num_ops, 0.0)

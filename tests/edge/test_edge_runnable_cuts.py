@@ -38,7 +38,7 @@ def test_a_blocked_cut_has_no_tail_and_is_not_a_candidate(blocked_model: ServedM
     # Ops 4 and 5 can no longer be timed apart: their span's time is shared between them.
     profile = blocked_model.edge_op_s
     assert (profile > 0).all() and profile[BLOCKED - 1] == profile[BLOCKED]
-    mailbox = PlannerMailbox([blocked_model], "adaptive", seed=0, publish=lambda d, c: None)
+    mailbox = PlannerMailbox([blocked_model], "adaptive", seed=0, publish=lambda d, c, t: None)
     space = mailbox.planners[blocked_model.model_id].space
     assert space.allowed is not None
     assert [k for k, ok in enumerate(space.allowed) if not ok] == [BLOCKED]
@@ -49,7 +49,7 @@ def test_the_edge_never_publishes_a_blocked_cut(blocked_model: ServedModel) -> N
     model = blocked_model
     published: list[int] = []
     mailbox = PlannerMailbox(
-        [model], "explore-greedy", seed=0, publish=lambda _d, cut: published.append(cut)
+        [model], "explore-greedy", seed=0, publish=lambda _d, cut, _t: published.append(cut)
     )
     cut = mailbox.first_cut("cam-b", model, (1e-3,) * model.num_ops, 0.0)
     published.append(cut)

@@ -19,8 +19,10 @@ from sciot.planner import (
     SplitSpace,
     Transfer,
     feed_round,
+    ran_probe,
     spread_head_s,
     spread_tail_s,
+    went_local,
 )
 
 SPACE = SplitSpace(num_ops=4, crossing_bytes=(4000, 3000, 2000, 1000, 0), result_bytes=10)
@@ -59,6 +61,27 @@ class Holding:
             predicted_s=math.nan,
             probe=False,
             reason="hold",
+            explanation=Explanation(policy=self.name, chosen=chosen),
+        )
+
+
+class ProbingFirst:
+    """Probes ``probe`` on its first decision, then holds ``then_cut``."""
+
+    name = "probing"
+
+    def __init__(self, probe: int, then_cut: int) -> None:
+        self.probe, self.then_cut = probe, then_cut
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        first = state.requests == 0
+        cut = self.probe if first else self.then_cut
+        chosen = CutCost(cut=cut, predicted_s=math.nan, cost=math.nan)
+        return Decision(
+            cut=cut,
+            predicted_s=math.nan,
+            probe=first,
+            reason="probe" if first else "hold",
             explanation=Explanation(policy=self.name, chosen=chosen),
         )
 
@@ -179,6 +202,27 @@ def test_a_report_ack_carries_the_cut_planned_with_its_batch() -> None:
     # inferences it counted beyond the first: cut (1 + 2) % 5.
     assert channel.rounds == 2
     assert channel.cut == planner.state("cam").requests - 1 == 3
+
+
+def test_a_probe_runs_once_and_a_move_to_device_only_is_reported_at_once() -> None:
+    """A device that heard a probe where no round follows before its reply (a device-only
+    device hears decisions in report acks) runs it once: the round runs before the probe's
+    reply, which carries its decision, not the probe again; and that decision being
+    device-only, the first device-only inference is reported at once, not a report
+    interval later."""
+    planner = Planner(SPACE, ProbingFirst(2, SPACE.num_ops))
+    channel = _channel(planner)
+    probe = channel.register(0.0)
+    assert probe.cut == 2 and probe.probe
+    _offload(channel, 2, done_s=0.1)
+    after = channel.decision
+    assert after is not None and after.cut == SPACE.num_ops and not after.probe
+    assert planner.state("cam").device.count[:2].all(), "decided with the probe's head"
+    assert channel.device_only(started_s=0.1, device_op_s=[1e-3] * 4), "reported at once"
+    channel.report(now_s=0.11, transfer=Transfer(300, 0, 0.002))
+    assert not channel.device_only(started_s=0.12, device_op_s=[1e-3] * 4), "then batched"
+    assert ran_probe(2, True, 2) and not ran_probe(2, True, 3) and not ran_probe(2, False, 2)
+    assert went_local(2, 4, 4) and not went_local(4, 4, 4) and not went_local(2, 1, 4)
 
 
 def test_an_outage_is_heard_and_the_device_runs_locally() -> None:

@@ -7,7 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sciot.planner import LinkEstimator, ObservationChannel, OpTimes, Planner, SplitSpace, Transfer
+from sciot.errors import PlannerError
+from sciot.planner import (
+    LinkEstimator,
+    ObservationChannel,
+    OpTimes,
+    Planner,
+    SplitSpace,
+    Transfer,
+    predict,
+)
 
 SPACE = SplitSpace(num_ops=4, crossing_bytes=(4000, 3000, 2000, 1000, 0), result_bytes=10)
 PROFILE = (1e-3, 2e-3, 3e-3, 4e-3)
@@ -51,6 +60,38 @@ def test_a_shared_queue_is_costed_by_its_mean_wait() -> None:
     assert times.changes <= 20  # one in 30 requests (one in 3 before the recent-range rule)
     assert times.mean_s[0] == pytest.approx(float(np.mean(0.0001 + waits)), rel=0.3)
     assert times.mean_s[0] > 0.3 * late
+
+
+def test_a_wait_for_the_edge_is_costed_per_request_whatever_the_cut() -> None:
+    """Other devices' tails ahead in the edge's queue delay a request by the same time at
+    any cut. Spread over the tail's ops like its run time, a wait measured at cut 0 would
+    cost cut 3, whose tail is 40% of the profile, only 40% of it: the shorter the tail, the
+    less queued it would look."""
+    planner = Planner(SPACE, "fixed:0")
+    channel = ObservationChannel(
+        planner, "cam", tail_profile_s=PROFILE, rng=np.random.default_rng(0)
+    )
+    channel.register(0.0)
+    for i in range(20):
+        channel.offloaded(
+            cut=0,
+            done_s=0.1 * (i + 1),
+            device_op_s=[],
+            tail_s=0.01,
+            transfer=Transfer(4000, 10, 0.004),
+            device_s=0.0,
+            wait_s=0.02,
+        )
+    state = planner.state("cam")
+    assert state.edge_wait_s == pytest.approx(0.02)
+    np.testing.assert_allclose(state.edge.mean_s, PROFILE, rtol=1e-6)  # the run time only
+    p = predict(state, 2.0, z=2.0, drift_per_s=0.0, max_age_s=60.0)
+    # The same 20 ms wait in every offloaded cut; none in device-only.
+    waits = p.network_s[:4] - state.link.estimate(2.0).network_s(state.request_bytes)[:4]
+    np.testing.assert_allclose(waits, 0.02, rtol=1e-6)
+    assert p.network_s[4] == 0.0
+    with pytest.raises(PlannerError, match="edge wait"):
+        planner.observe_edge_wait("cam", -1.0)
 
 
 def test_a_link_seen_at_one_size_catches_a_speed_up_at_that_size_at_once() -> None:

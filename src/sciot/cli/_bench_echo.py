@@ -29,7 +29,13 @@ class EchoHandler:
         return True
 
     def handle_frame(
-        self, data: bytes, now_s: float, *, transport: str = "", source: str = ""
+        self,
+        data: bytes,
+        now_s: float,
+        *,
+        transport: str = "",
+        source: str = "",
+        waited_s: float = 0.0,
     ) -> Any:
         from sciot.edge import Reply
 

@@ -38,6 +38,7 @@ from sciot.device._registration import (
 from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
 from sciot.device._uploader import ReportUploader
 from sciot.errors import SciotError, WireError
+from sciot.planner import went_local
 from sciot.transport import ClientTransport
 from sciot.wire import (
     InferRequest,
@@ -359,6 +360,8 @@ class DeviceClient:
         network_s = max(0.0, trip.elapsed_s - reply.edge_seconds)
         self._exchange.last_transfer = trip.transfer(reply.edge_seconds)
         self._adopt_cut(reply.next_cut)
+        if went_local(cut, self._cut, self.artefacts.num_ops):
+            self._batch.hurry()  # a one-shot probe of device-only is heard of at once
         return InferenceOutcome(
             outputs=outputs,
             cut=cut,

@@ -12,9 +12,7 @@ start and stop with the server.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -27,7 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sciot.edge._core import EdgeCore, PlannerWorker, Reply
-from sciot.edge._listeners import peer_host
+from sciot.edge._listeners import handle_on, peer_host
 from sciot.edge._metrics import render_metrics, stats_json
 from sciot.edge._model_routes import add_model_routes
 from sciot.edge._operator import OperatorGate
@@ -78,16 +76,7 @@ class EdgeApp:
             await self.api(scope, receive, send)
 
     async def _handle(self, data: bytes, transport: str, source: str = "") -> Reply:
-        core = self.core
-        if core.runs_inline(data):
-            reply = core.handle_frame(data, time.time(), transport=transport, source=source)
-        else:
-            loop = asyncio.get_running_loop()
-            handle = functools.partial(core.handle_frame, transport=transport, source=source)
-            reply = await loop.run_in_executor(self.executor, handle, data, time.time())
-        if reply.delay_s > 0.0:
-            await asyncio.sleep(reply.delay_s)
-        return reply
+        return await handle_on(self.core, self.executor, data, transport, source)
 
     async def _http_frame(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)

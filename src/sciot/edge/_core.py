@@ -131,7 +131,8 @@ class EdgeCore:
         self.frames = 0
         self.started_at_s = time.time()
         # Per model: the newest tail the executor ran for any device, (cut, seconds, at).
-        self._executor: dict[str, tuple[int, float, float]] = {}
+        # Per model, the newest tail the executor ran: (cut, run seconds, wait, when).
+        self._executor: dict[str, tuple[int, float, float, float]] = {}
         self.served = ServedVersions(models, self.mailbox, in_use=self._models_in_use)
 
     # ---------------------------------------------------------------- views for the app
@@ -199,13 +200,21 @@ class EdgeCore:
         return float(model.tail_profile_s[header.cut]) <= self.inline_tail_max_s
 
     def handle_frame(
-        self, data: bytes, now_s: float, *, transport: str = "", source: str = ""
+        self,
+        data: bytes,
+        now_s: float,
+        *,
+        transport: str = "",
+        source: str = "",
+        waited_s: float = 0.0,
     ) -> Reply:
         """Decode one request frame and answer it; never raises for anything a peer sent.
 
         ``transport`` (``http``, ``ws``, ``tcp``, ``udp``, ``mqtt``) is recorded as the
         device's transport once the frame is accepted. ``source`` is the peer's address
         (empty when the transport has none, as MQTT): new registrations are capped per source.
+        ``waited_s``: how long the frame waited for a worker before this call (the edge's
+        queue, which an inference's reply counts as edge time and the planner per request).
         """
         self.frames += 1
         if len(data) > self.max_frame_bytes:
@@ -222,7 +231,7 @@ class EdgeCore:
             if problem:
                 # Counted against no device: the frame does not speak for the id it names.
                 return self._refuse(ErrorCode.UNAUTHORIZED, problem, msg, count_device=False)
-        reply = self._route(msg, data, now_s, transport, source)
+        reply = self._route(msg, data, now_s, transport, source, max(0.0, waited_s))
         if reply.status == 200 and (transport or self.versions.superseded):
             record = self.registry.get(msg.device_id)
             if record is not None:
@@ -246,13 +255,19 @@ class EdgeCore:
         return {r.model.model_id for r in list(self.registry.devices.values())}
 
     def _route(
-        self, msg: Message, data: bytes, now_s: float, transport: str = "", source: str = ""
+        self,
+        msg: Message,
+        data: bytes,
+        now_s: float,
+        transport: str = "",
+        source: str = "",
+        waited_s: float = 0.0,
     ) -> Reply:
         """The reply to a decoded (and, with tokens on, authenticated) frame that came over
         ``transport`` (the planner keeps one link estimate per transport)."""
         try:
             if isinstance(msg, InferRequest):
-                return self._infer(msg, len(data), now_s, transport)
+                return self._infer(msg, len(data), now_s, transport, waited_s)
             if isinstance(msg, Register):
                 return self._register(msg, now_s, transport, source)
             if isinstance(msg, DeviceOnlyReport):
@@ -365,7 +380,12 @@ class EdgeCore:
         return record
 
     def _infer(
-        self, msg: InferRequest, uplink_bytes: int, now_s: float, transport: str = ""
+        self,
+        msg: InferRequest,
+        uplink_bytes: int,
+        now_s: float,
+        transport: str = "",
+        waited_s: float = 0.0,
     ) -> Reply:
         record = self._lookup(msg)
         if isinstance(record, Reply):
@@ -392,8 +412,32 @@ class EdgeCore:
         edge_s = 0.0
         if cut < model.num_ops:
             results, edge_s = self.tails.run(model, cut, msg.tensors)
-            self._executor[model.model_id] = (cut, edge_s, now_s)
-        next_cut = record.next_cut
+            self._executor[model.model_id] = (cut, edge_s, waited_s, now_s)
+        transfer = msg.last_transfer
+        transfer_s = transfer.seconds if transfer is not None else None
+        # The device counts the reply's edge seconds out of its network time: the wait for
+        # a worker is the edge's, so it is in them (and fed apart from the tail's run time).
+        at_edge_s = edge_s + waited_s if cut < model.num_ops else 0.0
+        e2e_s = msg.device_seconds + at_edge_s + (transfer_s or 0.0)
+        ran_probe = self.registry.runs_probe(record, cut)
+        self.mailbox.post(
+            msg.device_id,
+            model,
+            now_s,
+            device_op_seconds=(msg.device_op_seconds,),
+            head=None if msg.device_op_seconds else (cut, msg.device_seconds),
+            edge_ops=model.edge_op_seconds(cut, edge_s) if cut < model.num_ops else None,
+            edge_wait_s=waited_s if cut < model.num_ops else None,
+            transfer=transfer,
+            latencies=[(cut, e2e_s)],
+            inferences=1,
+            transport=transport,
+            transfer_transport=record.transport or transport,
+        )
+        # The request ran the published probe: its reply carries a decision made with its
+        # measurements, not the probe again (see sciot.planner.ran_probe).
+        planned = self.mailbox.plan_now(msg.device_id) if ran_probe else None
+        next_cut = record.next_cut if planned is None else planned
         frame = encode(
             InferResponse(
                 device_id=msg.device_id,
@@ -402,13 +446,10 @@ class EdgeCore:
                 cut=cut,
                 next_cut=next_cut,
                 tensors=results,
-                edge_seconds=edge_s,
+                edge_seconds=at_edge_s,
                 sent_at_s=now_s,
             )
         )
-        transfer = msg.last_transfer
-        transfer_s = transfer.seconds if transfer is not None else None
-        e2e_s = msg.device_seconds + edge_s + (transfer_s or 0.0)
         self.registry.count_inference(
             record,
             cut=cut,
@@ -418,19 +459,6 @@ class EdgeCore:
             uplink_bytes=uplink_bytes,
             downlink_bytes=len(frame),
             now_s=now_s,
-        )
-        self.mailbox.post(
-            msg.device_id,
-            model,
-            now_s,
-            device_op_seconds=(msg.device_op_seconds,),
-            head=None if msg.device_op_seconds else (cut, msg.device_seconds),
-            edge_ops=model.edge_op_seconds(cut, edge_s) if cut < model.num_ops else None,
-            transfer=transfer,
-            latencies=[(cut, e2e_s)],
-            inferences=1,
-            transport=transport,
-            transfer_transport=record.transport or transport,
         )
         if self.telemetry is not None:
             self.telemetry.append(
@@ -471,11 +499,13 @@ class EdgeCore:
             now_s=now_s,
             offline_backlog=msg.offline_backlog,
         )
+        executor_ops, executor_wait_s = self._executor_now(record.model, now_s)
         self.mailbox.post(
             msg.device_id,
             record.model,
             now_s,
-            edge_ops=self._executor_ops(record.model, now_s),
+            edge_ops=executor_ops,
+            edge_wait_s=executor_wait_s,
             device_op_seconds=[r.device_op_seconds for r in msg.records],
             head=(num_ops, msg.records[-1].device_seconds) if msg.records else None,
             transfer=msg.last_transfer,
@@ -504,22 +534,25 @@ class EdgeCore:
         self.registry.count_downlink(record, len(frame))
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
 
-    def _executor_ops(self, model: ServedModel, now_s: float) -> dict[int, float] | None:
+    def _executor_now(
+        self, model: ServedModel, now_s: float
+    ) -> tuple[dict[int, float] | None, float | None]:
         """The edge's own newest timing of its executor for ``model`` (any device's tail in
-        the last :data:`EXECUTOR_FRESH_S`), as a whole-model tail spread by the profile.
+        the last :data:`EXECUTOR_FRESH_S`): as a whole-model tail spread by the profile, and
+        that tail's wait for a worker.
 
         A device-only report carries it to the device's planner, which otherwise hears of
         the edge only by offloading: an overload's end would wait for a stale estimate.
         """
         newest = self._executor.get(model.model_id)
-        if newest is None or now_s - newest[2] > EXECUTOR_FRESH_S:
-            return None
-        cut, edge_s, _at = newest
+        if newest is None or now_s - newest[3] > EXECUTOR_FRESH_S:
+            return None, None
+        cut, edge_s, waited_s, _at = newest
         profile = model.edge_op_s
         tail = float(profile[cut:].sum())
         if not tail > 0:
-            return None
-        return model.edge_op_seconds(0, edge_s * float(profile.sum()) / tail)
+            return None, None
+        return model.edge_op_seconds(0, edge_s * float(profile.sum()) / tail), waited_s
 
     def _offline(self, msg: OfflineReport, now_s: float, transport: str = "") -> Reply:
         record = self._admit(msg, now_s)

@@ -35,7 +35,13 @@ class FrameHandler(Protocol):
     def runs_inline(self, data: bytes) -> bool: ...
 
     def handle_frame(
-        self, data: bytes, now_s: float, *, transport: str = "", source: str = ""
+        self,
+        data: bytes,
+        now_s: float,
+        *,
+        transport: str = "",
+        source: str = "",
+        waited_s: float = 0.0,
     ) -> Reply: ...
 
     def malformed(self, reason: str) -> Reply: ...
@@ -43,9 +49,7 @@ class FrameHandler(Protocol):
     def refuse_oversized(self, size_bytes: int) -> Reply: ...
 
 
-def frame_handler(
-    core: FrameHandler, transport: str, source: str = ""
-) -> Callable[[bytes, float], Reply]:
+def frame_handler(core: FrameHandler, transport: str, source: str = "") -> Callable[..., Reply]:
     """``core.handle_frame`` that records ``transport`` as the device's and names the peer
     address ``source`` (registrations are capped per source)."""
     return functools.partial(core.handle_frame, transport=transport, source=source)
@@ -65,13 +69,22 @@ async def handle_on(
     transport: str = "",
     source: str = "",
 ) -> Reply:
-    """One frame through the core, inline when its tail is cheaper than a hand-off."""
+    """One frame through the core, inline when its tail is cheaper than a hand-off.
+
+    A handed-off frame waits for a worker thread; that wait is the edge's queue, measured
+    here and passed on (``waited_s``), so the planner costs it per request rather than as
+    network time or as a slower tail."""
     handle = frame_handler(core, transport, source)
     if core.runs_inline(data):
         reply = handle(data, time.time())
     else:
         loop = asyncio.get_running_loop()
-        reply = await loop.run_in_executor(executor, handle, data, time.time())
+        queued = time.perf_counter()
+
+        def run(now_s: float) -> Reply:
+            return handle(data, now_s, waited_s=time.perf_counter() - queued)
+
+        reply = await loop.run_in_executor(executor, run, time.time())
     if reply.delay_s > 0.0:
         await asyncio.sleep(reply.delay_s)
     return reply

@@ -37,8 +37,9 @@ MAX_PENDING_TRANSFERS = 4
 # End-to-end latencies kept per device between rounds (the newest), for the same reason.
 MAX_PENDING_LATENCIES = 64
 
-PublishCut = Callable[[str, int], None]
-"""Called with a device id and the cut its planner chose (from the planner thread)."""
+PublishCut = Callable[[str, int, bool], None]
+"""Called with a device id, the cut its planner chose and whether that cut is a probe (from
+the planner thread)."""
 
 
 @dataclass(slots=True)
@@ -50,6 +51,8 @@ class PendingObservations:
     head: tuple[int, float] | None = None
     """(cut, total head seconds) of the newest request that carried no per-op times."""
     edge_ops: dict[int, float] = field(default_factory=dict)
+    edge_waits: list[float] = field(default_factory=list)
+    """Each request's wait for the edge's executor, oldest first (the newest kept)."""
     transfers: list[tuple[TransferSample, str]] = field(default_factory=list)
     """Each with the transport it went over (the device's previous frame's)."""
     latencies: list[tuple[int, float]] = field(default_factory=list)
@@ -68,6 +71,7 @@ class PendingObservations:
             device_ops=self.device_ops,
             head=None if self.device_ops else self.head,
             edge_ops=self.edge_ops,
+            edge_waits=self.edge_waits,
             transfers=[
                 Transfer(t.uplink_bytes, t.downlink_bytes, t.seconds, went_over)
                 for t, went_over in self.transfers
@@ -156,7 +160,7 @@ class PlannerMailbox:
         observed = Round(device_ops=dict(enumerate(op_seconds[: model.num_ops])))
         observed.transport = transport
         with self.planner_lock:
-            return self._feed(planner, device_id, model, now_s, observed)
+            return self._feed(planner, device_id, model, now_s, observed)[0]
 
     def post(
         self,
@@ -167,6 +171,7 @@ class PlannerMailbox:
         device_op_seconds: Iterable[Sequence[float]] = (),
         head: tuple[int, float] | None = None,
         edge_ops: dict[int, float] | None = None,
+        edge_wait_s: float | None = None,
         transfer: TransferSample | None = None,
         latencies: Iterable[tuple[int, float]] = (),
         inferences: int = 0,
@@ -178,7 +183,8 @@ class PlannerMailbox:
         timings oldest first, so the newest timing of an op wins; ``head`` is a head's total
         time when no per-op timing came (the newest wins); only the newest
         :data:`MAX_PENDING_TRANSFERS` transfer samples and :data:`MAX_PENDING_LATENCIES`
-        latencies are kept. ``inferences`` is how many inferences the measurements cover.
+        latencies are kept (and as many waits). ``inferences`` is how many inferences the
+        measurements cover; ``edge_wait_s`` is how long the request waited for the executor.
 
         ``transport`` is the one the measurements came over; ``transfer_transport`` the one
         the ``transfer`` sample measured (the device's previous exchange; default: the same).
@@ -194,6 +200,9 @@ class PlannerMailbox:
                 pending.head = head
             if edge_ops:
                 pending.edge_ops = edge_ops
+            if edge_wait_s is not None:
+                pending.edge_waits.append(edge_wait_s)
+                del pending.edge_waits[:-MAX_PENDING_LATENCIES]
             if transfer is not None:
                 if len(pending.transfers) >= MAX_PENDING_TRANSFERS:
                     del pending.transfers[0]
@@ -238,8 +247,8 @@ class PlannerMailbox:
             planner = self.planners[pending.model.model_id]
             observed = pending.as_round()
             with self.planner_lock:
-                cut = self._feed(planner, device_id, pending.model, pending.now_s, observed)
-            self._publish(device_id, cut)
+                cut, probe = self._feed(planner, device_id, pending.model, pending.now_s, observed)
+            self._publish(device_id, cut, probe)
         except Exception:
             log.exception("planner round failed for %s; its measurements are skipped", device_id)
             return None
@@ -261,20 +270,20 @@ class PlannerMailbox:
     @staticmethod
     def _feed(
         planner: Planner, device_id: str, model: ServedModel, now_s: float, observed: Round
-    ) -> int:
-        """The planner's cut after ``observed``: measurements it refuses are logged and
-        skipped (it still decides), and a planner that cannot decide keeps the device
-        edge-only."""
+    ) -> tuple[int, bool]:
+        """The planner's cut after ``observed`` and whether it is a probe: measurements it
+        refuses are logged and skipped (it still decides), and a planner that cannot decide
+        keeps the device edge-only."""
         try:
-            cut = feed_round(planner, device_id, now_s, observed).cut
+            decision = feed_round(planner, device_id, now_s, observed)
         except PlannerError as exc:
             log.warning("planner refused measurements of %s: %s", device_id, exc)
             try:
-                cut = planner.decide(device_id, now_s).cut
+                decision = planner.decide(device_id, now_s)
             except PlannerError as again:
                 log.warning("planner failed for %s, keeping edge-only: %s", device_id, again)
-                return 0
-        return min(max(cut, 0), model.num_ops)
+                return 0, False
+        return min(max(decision.cut, 0), model.num_ops), decision.probe
 
 
 class Plannable(Protocol):

@@ -39,7 +39,7 @@ QOS = 1
 TYPE_REGISTER = 1
 TYPE_REGISTER_ACK = 2
 TYPE_INFER_RESPONSE = 4
-_STOP = ("", b"")
+_STOP = ("", b"", 0.0)
 
 
 def next_cut_of(reply: bytes) -> int | None:
@@ -81,7 +81,8 @@ class MqttListener:
         self._host = host
         self._port = port
         self._connect_timeout_s = connect_timeout_s
-        self._queues: list[queue.Queue[tuple[str, bytes]]] = [
+        # (topic, payload, when it was queued: perf_counter), per lane
+        self._queues: list[queue.Queue[tuple[str, bytes, float]]] = [
             queue.Queue(max(1, max_queued // workers)) for _ in range(workers)
         ]
         self._workers = [
@@ -185,23 +186,24 @@ class MqttListener:
         topic = message.topic
         lane = self._queues[zlib.crc32(topic.encode()) % len(self._queues)]
         try:
-            lane.put_nowait((topic, bytes(message.payload)))
+            lane.put_nowait((topic, bytes(message.payload), time.perf_counter()))
         except queue.Full:
             self.dropped += 1  # the device retransmits
 
     # --------------------------------------------------------------------- serving
 
-    def _work(self, lane: queue.Queue[tuple[str, bytes]]) -> None:
+    def _work(self, lane: queue.Queue[tuple[str, bytes, float]]) -> None:
         while True:
-            topic, payload = lane.get()
-            if (topic, payload) == _STOP:
+            topic, payload, queued = lane.get()
+            if (topic, payload, queued) == _STOP:
                 return
             try:
-                self._serve(topic, payload)
+                self._serve(topic, payload, time.perf_counter() - queued)
             except Exception:  # keep serving the others whatever one frame did
                 log.exception("MQTT request on %s failed", topic)
 
-    def _serve(self, topic: str, payload: bytes) -> None:
+    def _serve(self, topic: str, payload: bytes, waited_s: float = 0.0) -> None:
+        """Answer one frame that waited ``waited_s`` in its lane (the edge's queue)."""
         device_id = topic[len(self.prefix) + 1 : -len("/infer")]
         core = self.core
         if frame_device_id(payload) != device_id:
@@ -224,7 +226,7 @@ class MqttListener:
                 return
             self._inflight.add(key)
         try:
-            reply = self._answer(device_id, payload)
+            reply = self._answer(device_id, payload, waited_s)
         finally:
             with self._lock:
                 self._inflight.discard(key)
@@ -236,7 +238,7 @@ class MqttListener:
         self.answered += 1
         self._announce(device_id, reply.frame)
 
-    def _answer(self, device_id: str, payload: bytes) -> Any:
+    def _answer(self, device_id: str, payload: bytes, waited_s: float = 0.0) -> Any:
         core = self.core
         is_register = len(payload) > 3 and payload[3] == TYPE_REGISTER
         if not is_register and device_id not in core.devices:
@@ -244,7 +246,7 @@ class MqttListener:
             if registration is not None:
                 frame_handler(core, "mqtt")(registration, time.time())
                 self.replayed_registrations += 1
-        reply = frame_handler(core, "mqtt")(payload, time.time())
+        reply = frame_handler(core, "mqtt")(payload, time.time(), waited_s=waited_s)
         if is_register and reply.status == 200:
             self.state.remember_registration(device_id, payload)
         if reply.delay_s > 0.0:

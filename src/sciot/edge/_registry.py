@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from sciot.edge._models import ServedModel
+from sciot.planner import ran_probe
 from sciot.wire import OfflineRecord
 
 LATENCY_WINDOW = 256
@@ -46,6 +47,9 @@ class DeviceRecord:
     source: str = ""
     """The peer address the device registered from ("" when the transport has none)."""
     next_cut: int = 0
+    next_probe: bool = False
+    """Whether ``next_cut`` is a probe (the reply to the request that runs it is planned
+    with that request's measurements: :func:`~sciot.planner.ran_probe`)."""
     last_cut: int | None = None
     last_seen_s: float = 0.0
     inferences: int = 0
@@ -202,17 +206,24 @@ class DeviceRegistry:
                 record.source = source
                 self._add_source(source)
             record.kind = kind
-            record.next_cut = cut
+            record.next_cut, record.next_probe = cut, False
             record.last_seen_s = now_s
         return record
 
-    def publish_cut(self, device_id: str, cut: int) -> None:
-        """The planner's next cut for a device (the following reply carries it)."""
+    def publish_cut(self, device_id: str, cut: int, probe: bool = False) -> None:
+        """The planner's next cut for a device (the following reply carries it), and
+        whether it is a probe."""
         with self._lock:
             record = self.devices.get(device_id)
             if record is not None:
                 record.next_cut = cut
+                record.next_probe = probe
                 record.planned += 1
+
+    def runs_probe(self, record: DeviceRecord, cut: int) -> bool:
+        """Whether ``record``'s request at ``cut`` runs the probe published for it."""
+        with self._lock:
+            return ran_probe(record.next_cut, record.next_probe, cut)
 
     def count_refusal(self, reason: str, device_id: str) -> None:
         with self._lock:

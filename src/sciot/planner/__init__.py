@@ -25,9 +25,11 @@ from sciot.planner._observe import (
     Round,
     Transfer,
     feed_round,
+    ran_probe,
     round_trip_moved,
     spread_head_s,
     spread_tail_s,
+    went_local,
 )
 from sciot.planner._planner import Planner
 from sciot.planner._policies import (
@@ -87,7 +89,9 @@ __all__ = [
     "feed_round",
     "make_policy",
     "predict",
+    "ran_probe",
     "round_trip_moved",
     "spread_head_s",
     "spread_tail_s",
+    "went_local",
 ]

@@ -15,7 +15,9 @@ A deployed planner does not see every op of every request. It learns, per device
   runs that device's round before it acks);
 - and it decides once per planner round, after the round's observations; an inference reply
   carries the cut published by the round before, so a decision reaches an offloading device
-  one exchange late.
+  one exchange late, except the reply to the request that ran the published probe, for which
+  the edge runs the round first (:func:`ran_probe`); a device told device-only in a reply
+  reports its first device-only inference at once (:func:`went_local`).
 
 :func:`feed_round` is the one code path that hands a round's observations to a
 :class:`~sciot.planner.Planner` and takes its decision; the edge's planner worker and the
@@ -52,6 +54,33 @@ def round_trip_moved(before_s: float | None, now_s: float) -> bool:
     if before_s is None or not (before_s > 0 and now_s > 0):
         return False
     return before_s >= MOVED_RATIO * now_s and before_s - now_s >= MOVED_MIN_S
+
+
+def went_local(before_cut: int, cut: int, num_ops: int) -> bool:
+    """Whether a device that ran ``before_cut`` and is told ``cut`` in the reply should
+    report its first device-only inference at once: it was split and is now device-only.
+
+    A device-only device hears the planner only in report acks. Waiting a report interval
+    (0.5 s, ~12 requests of a 43 ms model) makes a one-shot probe of device-only (a stale
+    device estimate re-measured while offloading) cost a dozen device-only inferences
+    instead of one; a real move to device-only costs one extra small report. The device
+    client and the simulated channel both apply this."""
+    return cut == num_ops and before_cut != num_ops
+
+
+def ran_probe(published_cut: int, published_probe: bool, cut: int) -> bool:
+    """Whether a request at ``cut`` ran the probe last published (so the reply to it should
+    carry a decision made with its measurements).
+
+    A decision stays published until the next planner round, and an inference reply
+    carries the one published by the round before. A device-only device hears a decision
+    only in a report's ack, so a probe it heard there would reach it a second time in its
+    probe's reply, at a probe's price (a 110 kB input over a cellular uplink, ~150 ms). The
+    edge runs the device's round before replying instead, as it does for a report: the
+    reply then carries a decision fed with the probe's head and tail times (its network
+    time comes with the next message, as always). The edge and the simulated channel
+    both decide by this."""
+    return published_probe and cut == published_cut
 
 
 def spread_tail_s(profile_s: Sequence[float], cut: int, tail_s: float) -> dict[int, float]:
@@ -93,6 +122,7 @@ class Round:
     device_ops: dict[int, float] = field(default_factory=dict)
     head: tuple[int, float] | None = None  # (cut, total head seconds) when not profiled
     edge_ops: dict[int, float] = field(default_factory=dict)
+    edge_waits: list[float] = field(default_factory=list)  # per request, for the executor
     transfers: list[Transfer] = field(default_factory=list)
     latencies: list[tuple[int, float]] = field(default_factory=list)
     outage: bool = False
@@ -111,6 +141,8 @@ def feed_round(planner: Planner, device_id: str, now_s: float, observed: Round) 
             planner.observe_device_ops(device_id, spread, now_s)
     if observed.edge_ops:
         planner.observe_edge_ops(device_id, observed.edge_ops, now_s)
+    for wait_s in observed.edge_waits:
+        planner.observe_edge_wait(device_id, wait_s)
     for t in observed.transfers:
         planner.observe_transfer(
             device_id,
@@ -225,19 +257,29 @@ class ObservationChannel:
         tail_s: float,
         transfer: Transfer,
         device_s: float,
+        wait_s: float = 0.0,
     ) -> None:
-        """An offloaded request finished; its reply carried the cut the last round chose."""
+        """An offloaded request finished; its reply carried the cut the last round chose.
+        ``tail_s`` is the tail's run time, ``wait_s`` its wait for the edge's executor."""
         observed = Round()
         if self._profiles(cut):
             observed.device_ops = {op: float(s) for op, s in enumerate(device_op_s)}
         elif cut > 0:
             observed.head = (cut, device_s)
         observed.edge_ops = spread_tail_s(self.profile_s, cut, tail_s)
+        observed.edge_waits.append(wait_s)
         self._carried(observed)
-        self.decision = self.published
-        self._round(done_s, observed)
+        published = self.published
+        if published is not None and ran_probe(published.cut, published.probe, cut):
+            self._round(done_s, observed)
+            self.decision = self.published
+        else:
+            self.decision = published
+            self._round(done_s, observed)
+        if self.decision is not None and went_local(cut, self.decision.cut, self.num_ops):
+            self._hurry = True
         self._last_transfer = transfer
-        self._last_latency = (cut, device_s + tail_s + transfer.seconds)
+        self._last_latency = (cut, device_s + tail_s + wait_s + transfer.seconds)
 
     def device_only(self, *, started_s: float, device_op_s: Iterable[float]) -> bool:
         """A device-only inference finished; True when its batch report is due."""
@@ -265,7 +307,14 @@ class ObservationChannel:
             or now_s - self._batch_first_s >= self.report_interval_s
         )
 
-    def report(self, *, now_s: float, transfer: Transfer, edge_tail_s: float | None = None) -> None:
+    def report(
+        self,
+        *,
+        now_s: float,
+        transfer: Transfer,
+        edge_tail_s: float | None = None,
+        edge_wait_s: float | None = None,
+    ) -> None:
         """The batch report was sent at ``now_s`` and acknowledged; the ack carries the cut
         planned *with* the batch (the edge runs the device's round before acking).
 
@@ -274,9 +323,10 @@ class ObservationChannel:
         planner has decided to leave (an edge that recovered would wait ~1 s, ~25 requests).
 
         ``edge_tail_s``: the edge's own newest timing of its whole tail (from any device's
-        request, its queue's wait included), spread by the startup profile. It keeps the
-        edge side fresh while this device avoids the edge, so an overload's end is seen at
-        the next report instead of when the estimate turns stale.
+        request), spread by the startup profile, and ``edge_wait_s`` that request's wait for
+        the executor. They keep the edge side fresh while this device avoids the edge, so
+        an overload's end is seen at the next report instead of when the estimate turns
+        stale.
         """
         observed, self._batch = self._batch, Round()
         observed.inferences, self._batch_count = self._batch_count, 0
@@ -284,6 +334,8 @@ class ObservationChannel:
         self._last_report_s = transfer.seconds
         if edge_tail_s is not None:
             observed.edge_ops = spread_tail_s(self.profile_s, 0, edge_tail_s)
+        if edge_wait_s is not None:
+            observed.edge_waits.append(edge_wait_s)
         self._carried(observed)
         self._round(now_s + transfer.seconds, observed)
         self.decision = self.published
@@ -315,7 +367,9 @@ __all__ = [
     "Round",
     "Transfer",
     "feed_round",
+    "ran_probe",
     "round_trip_moved",
     "spread_head_s",
     "spread_tail_s",
+    "went_local",
 ]

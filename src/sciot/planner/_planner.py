@@ -82,6 +82,10 @@ class Planner:
         """Per-op times the edge measured for the ops it ran for this device."""
         self.state(device_id).observe_edge_ops(op_seconds, _check_time(now_s))
 
+    def observe_edge_wait(self, device_id: str, seconds: float) -> None:
+        """How long one of this device's offloaded requests waited for the edge's executor."""
+        self.state(device_id).observe_edge_wait(seconds)
+
     def observe_transfer(
         self,
         device_id: str,

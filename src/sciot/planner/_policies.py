@@ -61,8 +61,9 @@ class AdaptiveOptions:
     unrefreshed estimate loses credibility (relative standard error per second of age).
     ``max_age_s``: an estimate older than this is stale and gets re-measured;
     ``step_age_s`` instead for an avoided op whose last change was a step up (throttling, an
-    overload), which tends to end as abruptly: re-measured about once a second, at the
-    probe-gap price below, its end is seen within about a second. ``probe_gap``:
+    overload), which tends to end as abruptly: re-measured every 0.6 s at the plain
+    ``probe_gap`` (not the wider gap a costly probe gets), its end is seen within about
+    that, ~13 requests of a 48 ms one. ``probe_gap``:
     fewest requests between two probes in steady state; ``urgent_gap`` while a cut is still
     unknown, the bandwidth is not yet separated from the RTT or a change was detected in the
     last ``settle_requests`` requests. ``p_local``: SCIoT's probabilistic all-on-device mode.
@@ -76,7 +77,7 @@ class AdaptiveOptions:
     z: float = 2.0
     drift_per_s: float = 0.01
     max_age_s: float = 20.0
-    step_age_s: float = 1.0
+    step_age_s: float = 0.6
     probe_gap: int = 10
     urgent_gap: int = 2
     settle_requests: int = 20
@@ -164,7 +165,12 @@ class AdaptivePolicy:
                 return self._noted(state, p, explained_decision(self.name, p, cut, reason, True))
         if since_probe >= opts.probe_gap:
             refresh = _stale_refresh_cut(p, best, cost)
-            if refresh is not None and since_probe >= _steady_gap(opts.probe_gap, p, refresh, best):
+            # A step up (throttling, an overload) ends as abruptly as it began, and every
+            # request past its end pays the detour: it is re-measured every step_age_s at
+            # the plain gap, not the gap a costly probe is spaced by.
+            if refresh is not None and since_probe >= (
+                opts.probe_gap if p.stepped_stale else _steady_gap(opts.probe_gap, p, refresh, best)
+            ):
                 reason = "probe: re-measure stale estimates"
                 return self._noted(
                     state, p, explained_decision(self.name, p, refresh, reason, True)

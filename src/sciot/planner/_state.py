@@ -82,6 +82,10 @@ class DeviceState:
         self.residual_s = np.zeros(n + 1)
         self.residual_count = np.zeros(n + 1, dtype=np.int64)
         self.residual_last_s = np.full(n + 1, -math.inf)
+        # The edge's mean wait for its executor per offloaded request: a queue delays a
+        # request by the same time whatever its cut, so it is no per-op cost.
+        self.edge_wait_s = 0.0
+        self.edge_wait_count = 0
 
     @property
     def link(self) -> LinkEstimator:
@@ -173,6 +177,19 @@ class DeviceState:
         self.failures = 0
         self.down_until_s = -math.inf
 
+    def observe_edge_wait(self, seconds: float) -> None:
+        """How long one offloaded request waited for the edge's executor (other devices'
+        tails ahead of it in the queue). Added to every offloaded cut's cost as it is: a
+        wait spread over the tail's ops like its run time would make a short tail (a late
+        cut) look as if it waited less."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise PlannerError(
+                f"an edge wait must be a finite number of seconds >= 0, got {seconds}"
+            )
+        self.edge_wait_count += 1
+        weight = max(1.0 / self.edge_wait_count, self.alpha)
+        self.edge_wait_s += weight * (seconds - self.edge_wait_s)
+
     def observe_latency(self, cut: int, seconds: float, now_s: float) -> None:
         """One request's end-to-end latency at ``cut``."""
         self.space.check_cut(cut)
@@ -242,6 +259,8 @@ class Prediction:
     link: LinkEstimate
     device_stale: BoolArray
     edge_stale: BoolArray
+    stepped_stale: bool = False
+    """Whether an op is stale because it stepped up and was avoided since (``step_age_s``)."""
     device_unstable: BoolArray
     edge_unstable: BoolArray
     unstable_ops: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
@@ -342,10 +361,8 @@ def predict(
         0.0, d * d * sums[:, 3] + 2 * d * sums[:, 4] + sums[:, 5]
     )
     device_s, edge_s = sums[0, 0], sums[1, 0]
-    stale = cached.known_op & (
-        (cached.last_s < now_s - max_age_s)
-        | (cached.stepped & (cached.last_s < now_s - step_age_s))
-    )
+    step_stale = cached.known_op & cached.stepped & (cached.last_s < now_s - step_age_s)
+    stale = step_stale | (cached.known_op & (cached.last_s < now_s - max_age_s))
 
     link = state.link.estimate(now_s)
     request_bytes = state.request_bytes
@@ -362,6 +379,9 @@ def predict(
     else:
         network_s = np.zeros(n + 1)
         network_lo = np.zeros(n + 1)
+    # Every offloaded cut waits the same for the edge's executor (device-only never does).
+    network_s[:n] += state.edge_wait_s
+    network_lo[:n] += state.edge_wait_s
     network_s[n] = 0.0
     network_lo[n] = 0.0
 
@@ -405,6 +425,7 @@ def predict(
         link=link,
         device_stale=stale[0],
         edge_stale=stale[1],
+        stepped_stale=bool(step_stale.any()),
         device_unstable=cached.unstable[0],
         edge_unstable=cached.unstable[1],
         unstable_ops=cached.unstable_ops,

@@ -172,7 +172,8 @@ class VirtualLoop:
                 cut=outcome.cut,
                 done_s=done_s,
                 device_op_s=outcome.device_op_s,
-                tail_s=outcome.edge_s + realised.queue_s,
+                tail_s=outcome.edge_s,
+                wait_s=realised.queue_s,
                 transfer=Transfer(outcome.uplink_bytes, outcome.downlink_bytes, outcome.network_s),
                 device_s=outcome.device_s,
             )
@@ -183,10 +184,12 @@ class VirtualLoop:
             return
         report_bytes = self.env.report_bytes * channel.batched
         seconds = self.world.report_s(report_bytes, now_s, rng)
+        tail_s, wait_s = self.world.edge_tail_s(now_s + seconds)
         channel.report(
             now_s=now_s,
             transfer=Transfer(report_bytes, 0, max(seconds, 1e-6)),
-            edge_tail_s=self.world.edge_tail_s(now_s + seconds),
+            edge_tail_s=tail_s,
+            edge_wait_s=wait_s,
         )
 
     def _row(

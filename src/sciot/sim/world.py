@@ -92,8 +92,8 @@ class World:
         )
         return Realised(outcome=outcome, queue_s=wait_s, overhead_s=extra_s, device_factor=factor)
 
-    def edge_tail_s(self, now_s: float) -> float:
-        """The edge's own timing of its whole tail (cut 0) now: its executor's speed and
+    def edge_tail_s(self, now_s: float) -> tuple[float, float]:
+        """The edge's own timing of its whole tail (cut 0) now: its executor's run time and
         its queue's wait, as it measures them on the tails it runs for any device.
 
         The edge needs no device to know this, so the planner hears it even while every
@@ -104,7 +104,7 @@ class World:
         n = self.env.space.num_ops
         self.edge.advance(now_s)
         tail_s = float(self.env.edge.sample_op_s(0, n, now_s, self._edge_rng).sum())
-        return tail_s + self.edge.wait_s(now_s)
+        return tail_s, self.edge.wait_s(now_s)
 
     def report_s(self, report_bytes: int, now_s: float, rng: np.random.Generator) -> float:
         """Network time of a batched device-only report sent at ``now_s``."""
