@@ -263,7 +263,13 @@ def plot_cut_over_time(run_dir: Path, trace_up: Path, png: Path) -> None:
     top.fill_between(t, capacity, step="post", color="0.8", label="uplink capacity")
     top.set_ylabel("uplink MB/s")
     top.legend(loc="upper right")
-    for policy, style in (("oracle-dynamic", "k."), ("adaptive", "r."), ("neurosurgeon", "b.")):
+    num_ops = max(int(r["cut"]) for r in rows)  # device-only is cut N
+    # Adaptive last and larger, so its few probes are not hidden under the others.
+    for policy, style, size in (
+        ("neurosurgeon", "b.", 2),
+        ("oracle-dynamic", "k.", 2),
+        ("adaptive", "r.", 4),
+    ):
         pts = [
             (float(r["start_s"]), int(r["cut"]))
             for r in rows
@@ -271,8 +277,10 @@ def plot_cut_over_time(run_dir: Path, trace_up: Path, png: Path) -> None:
         ]
         if pts:
             xs, ys = zip(*pts, strict=True)
-            bottom.plot(xs, ys, style, markersize=2, label=policy)
-    bottom.set_ylabel("cut (0 = edge-only, 25 = device-only)")
+            bottom.plot(xs, ys, style, markersize=size, label=policy)
+    bottom.set_ylim(-1, num_ops + 1)
+    bottom.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    bottom.set_ylabel(f"cut (0 = edge-only, {num_ops} = device-only)")
     bottom.set_xlabel("scenario time, s (virtual clock)")
     bottom.legend(loc="center right", markerscale=5)
     fig.suptitle(f"Cut over time against the capacity of {trace_up.name} (scenario 'trace')")
