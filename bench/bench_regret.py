@@ -40,11 +40,9 @@ from sciot.model import demo_model_path
 from sciot.sim import (
     ModelProfile,
     RunConfig,
-    load_profile,
-    profile_model,
+    load_or_profile,
     read_trace,
     run_simulation,
-    save_profile,
     scenario,
 )
 
@@ -141,12 +139,11 @@ def model_profile(path: Path | None) -> ModelProfile:
     """The shipped FOMO model's op times: read from ``path`` when it exists, else measured
     here with LiteRT (and written to ``path``, when given). One profile serves every link,
     so the links differ by their link alone, and a stored one reproduces a table exactly."""
-    if path is not None and path.is_file():
+    stored = path is not None and path.is_file()
+    profile = load_or_profile(demo_model_path("fomo96"), path, name="fomo96")
+    if stored:
         print(f"op times from {path}")
-        return load_profile(path)
-    profile = profile_model(demo_model_path("fomo96"), name="fomo96")
-    if path is not None:
-        save_profile(profile, path)
+    elif path is not None:
         print(f"op times measured here, written to {path}")
     return profile
 

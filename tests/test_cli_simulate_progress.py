@@ -34,3 +34,27 @@ def test_seeds_flag_repeats_each_run_with_consecutive_seeds(
         seeds = {row["seed"] for row in csv.DictReader(handle)}
     assert seeds == {"5", "6"}
     assert "4 scenario x policy x seed runs" in capsys.readouterr().out
+
+
+def test_profile_flag_writes_the_op_times_once_and_replays_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--profile FILE`` measures the model's op times into FILE on the first run and reads
+    them back on the next, so the rerun gives the same rows; a profile of another model is
+    refused, saying what to do."""
+    stored = tmp_path / "fomo96.json"
+    argv = ["simulate", "-s", "baseline", "-p", "adaptive", "--requests", "40"]
+    argv += ["--duration", "2", "--profile", str(stored)]
+    main([*argv, "-o", str(tmp_path / "a")])
+    assert stored.is_file()
+    written = stored.read_text()
+    main([*argv, "-o", str(tmp_path / "b")])
+    assert stored.read_text() == written, "read back, not measured again"
+    rows = [(tmp_path / run / "baseline.csv").read_text() for run in ("a", "b")]
+    assert rows[0] == rows[1]
+    other = tmp_path / "other.json"
+    other.write_text(written.replace('"output_bytes": ', '"output_bytes": 1'))
+    with pytest.raises(SystemExit) as raised:
+        main([*argv[:-1], str(other), "-o", str(tmp_path / "c")])
+    assert raised.value.code != 0
+    assert "is of another model" in capsys.readouterr().err

@@ -79,6 +79,14 @@ def simulate_command(
     downlink_trace: Annotated[
         Path | None, typer.Option("--downlink-trace", help="Mahimahi trace of the downlink.")
     ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="The model's op times: read from this JSON file if it exists, else measured "
+            "here and written to it, so a rerun gives the same numbers (default: measured).",
+        ),
+    ] = None,
 ) -> None:
     """Simulate scenarios x policies; writes per-scenario CSVs, summary.csv, run.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -105,6 +113,7 @@ def simulate_command(
         live_transport=transport,
         uplink_trace=None if uplink_trace is None else str(uplink_trace),
         downlink_trace=None if downlink_trace is None else str(downlink_trace),
+        profile=None if profile is None else str(profile),
     )
     if config.emulation == "netem":
         typer.echo(f"sciot simulate: {netem_fallback_note(detect_kernel_netem())}", err=True)

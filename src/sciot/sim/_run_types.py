@@ -54,6 +54,8 @@ class RunConfig:
     uplink_trace: str | None = None
     downlink_trace: str | None = None
     trace_one_way_s: float = TRACE_ONE_WAY_S
+    profile: str | None = None
+    """A stored op-time profile of the model (read if it exists, else written there)."""
 
     def __post_init__(self) -> None:
         for name in self.scenarios:

@@ -195,6 +195,38 @@ def load_profile(path: str | Path) -> ModelProfile:
     return profile
 
 
+def load_or_profile(
+    model_path: str | Path, stored: str | Path | None, *, name: str | None = None
+) -> ModelProfile:
+    """The model's op times: read from ``stored`` when that file exists, else measured here
+    (and written to ``stored``, when given), so a later run meets the same op times.
+
+    A stored profile must be of this model: its cuts' crossing sizes and output size are
+    checked against the model's graph (a profile of another model would simulate that
+    model under this one's name)."""
+    from sciot.model import load_model
+
+    if stored is not None and Path(stored).is_file():
+        profile = load_profile(stored)
+        graph = load_model(Path(model_path))
+        crossing = tuple(cut.crossing_bytes for cut in graph.cuts)
+        output = sum(t.nbytes for t in graph.outputs)
+        if profile.crossing_bytes != crossing or profile.output_bytes != output:
+            raise ConfigError(
+                f"profile {stored} is of another model ({profile.name!r}, {profile.num_ops} "
+                f"ops) than {model_path} ({graph.num_ops} ops, other tensor sizes); point "
+                "--profile at a new file to measure this one there"
+            )
+        return profile
+    profile = profile_model(model_path, name=name)
+    if stored is not None:
+        try:
+            save_profile(profile, stored)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the profile to {stored}: {exc}") from exc
+    return profile
+
+
 def _random_input(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> npt.NDArray[Any]:
     kind = np.dtype(dtype)
     shape = tuple(max(1, d) for d in shape)

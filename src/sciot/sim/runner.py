@@ -47,7 +47,7 @@ from sciot.sim._span import common_span, fastest_expected_s, plan_span
 from sciot.sim._virtual import VirtualLoop
 from sciot.sim.environment import ComputeModel, Environment, Link, LinkModel
 from sciot.sim.netem import EMULATION_LABELS, IN_PROCESS, detect_kernel_netem, netem_fallback_note
-from sciot.sim.profiles import DeviceProfile, ModelProfile, device_profile, profile_model
+from sciot.sim.profiles import DeviceProfile, ModelProfile, device_profile, load_or_profile
 from sciot.sim.scenarios import BASE_BYTES_PER_S, BASE_RTT_S, Scenario, scenario
 from sciot.sim.traces import Trace, TraceLink, read_trace
 from sciot.sim.world import World
@@ -249,7 +249,7 @@ def run_simulation(
         raise ConfigError(f"cannot create output directory {out}: {exc}") from exc
     device = device_profile(config.device)
     model_path = _model_path(config.model)
-    model = model or profile_model(model_path, name=config.model)
+    model = model or load_or_profile(model_path, config.profile, name=config.model)
     all_rows: list[InferenceRow] = []
     files: list[Path] = []
     spans: dict[str, float] = {}
