@@ -130,8 +130,8 @@ class EdgeCore:
             self.auth = DeviceAuth(config.auth.token_file)
         self.frames = 0
         self.started_at_s = time.time()
-        # Per model: the newest tail the executor ran for any device, (cut, seconds, at).
-        # Per model, the newest tail the executor ran: (cut, run seconds, wait, when).
+        # Per model, the newest tail the executor ran for any device: (cut, run seconds,
+        # wait for a worker, when).
         self._executor: dict[str, tuple[int, float, float, float]] = {}
         self.served = ServedVersions(models, self.mailbox, in_use=self._models_in_use)
 

@@ -259,11 +259,11 @@ class Prediction:
     link: LinkEstimate
     device_stale: BoolArray
     edge_stale: BoolArray
-    stepped_stale: bool = False
-    """Whether an op is stale because it stepped up and was avoided since (``step_age_s``)."""
     device_unstable: BoolArray
     edge_unstable: BoolArray
     unstable_ops: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+    stepped_stale: bool = False
+    """Whether an op is stale because it stepped up and was avoided since (``step_age_s``)."""
     correction_s: FloatArray | None = None  # what ``calibrate`` added per cut, if asked
 
 
