@@ -239,10 +239,13 @@ def test_default_demo_splits_at_interior_cuts(tmp_path: Path) -> None:
     """An ESP32-S3 over the emulated Wi-Fi: the input (110 kB) costs more on the air than
     running the first ops does, the whole model more than sending an early cut's 18 kB.
 
-    Learning the link and the device takes a few probes and a device-only stretch of one report
-    interval or two (time, not requests), so how many inferences it covers depends on the
-    machine's load: the contract is checked on each device's last inferences, after it."""
-    summary = run_demo(DemoOptions(devices=2, duration_s=3.0, telemetry_path=tmp_path / "t.db"))
+    Learning the link and the device takes a few probes and a device-only stretch of one to
+    four report intervals (time, not requests: when the first edge-only probes leave the link
+    fit steep, cut 6 looks slower than device-only until a probe or two of it), so how many
+    inferences it covers depends on the machine's load: the contract is checked on each
+    device's last inferences, after it. 3 s runs failed it about one in ten; 6 s runs passed
+    it 12 of 12."""
+    summary = run_demo(DemoOptions(devices=2, duration_s=6.0, telemetry_path=tmp_path / "t.db"))
     doc = summary.as_json()
     assert set(doc) == KEYS and doc["link"] == "wifi" and doc["lost"] == 0
     assert doc["local_fallbacks"] == 0

@@ -222,6 +222,33 @@ def test_a_wait_for_a_worker_is_edge_time_and_reaches_the_planner_apart(
         app.stop()
 
 
+def test_a_requests_latency_reaches_the_planner_with_its_own_network_time(
+    tmp_path: Path, fomo: Fomo
+) -> None:
+    """A request carries the previous exchange's network time, so the planner gets a
+    request's latency with the next message: cut 6's latency with cut 6's transfer, never
+    with the one before it (a big cut-1 tensor's time charged to cut 6 made it look 20 ms
+    slower than it was, and the device stayed local)."""
+    app = build_edge(edge_config(tmp_path))
+    try:
+        _register(app, fomo, "cam-lat")
+        state = app.core.mailbox.planners[fomo.graph.model_id].state("cam-lat")
+        slow = TransferSample(uplink_bytes=150_000, downlink_bytes=2400, seconds=0.06)
+        first = fomo.request(1, device_id="cam-lat", seq=1)
+        _call(app, type(first)(**{**_fields(first), "last_transfer": slow}))
+        app.core.plan_pending()
+        assert state.latency_count == 0, "nothing was waiting for that transfer"
+        quick = TransferSample(uplink_bytes=18_000, downlink_bytes=2400, seconds=0.004)
+        second = fomo.request(6, device_id="cam-lat", seq=2)
+        _call(app, type(second)(**{**_fields(second), "last_transfer": quick}))
+        app.core.plan_pending()
+        assert [cut for cut, _s, _at in state.latencies] == [1]
+        cut, seconds, _at = state.latencies[-1]
+        assert cut == 1 and 0.005 < seconds < 0.055, "cut 1's parts and its own transfer"
+    finally:
+        app.stop()
+
+
 def test_planner_learns_from_measurements(edge: EdgeApp, fomo: Fomo) -> None:
     """The planner worker turns measurements into the next cut the replies carry."""
     n = fomo.graph.num_ops

@@ -56,6 +56,7 @@ from sciot.wire import (
     Register,
     RegisterAck,
     Tensor,
+    TransferSample,
     decode,
     encode,
     mark_newer_model,
@@ -420,6 +421,13 @@ class EdgeCore:
         at_edge_s = edge_s + waited_s if cut < model.num_ops else 0.0
         e2e_s = msg.device_seconds + at_edge_s + (transfer_s or 0.0)
         ran_probe = self.registry.runs_probe(record, cut)
+        # The planner learns a request's latency when its network time is known: with the
+        # next message (this one carries the previous exchange's), as the simulator does.
+        latencies = _paired(record, transfer)
+        if cut < model.num_ops:
+            record.unpaired = (cut, msg.device_seconds + at_edge_s)
+        else:
+            latencies.append((cut, msg.device_seconds))
         self.mailbox.post(
             msg.device_id,
             model,
@@ -429,7 +437,7 @@ class EdgeCore:
             edge_ops=model.edge_op_seconds(cut, edge_s) if cut < model.num_ops else None,
             edge_wait_s=waited_s if cut < model.num_ops else None,
             transfer=transfer,
-            latencies=[(cut, e2e_s)],
+            latencies=latencies,
             inferences=1,
             transport=transport,
             transfer_transport=record.transport or transport,
@@ -509,7 +517,10 @@ class EdgeCore:
             device_op_seconds=[r.device_op_seconds for r in msg.records],
             head=(num_ops, msg.records[-1].device_seconds) if msg.records else None,
             transfer=msg.last_transfer,
-            latencies=[(num_ops, r.device_seconds) for r in msg.records],
+            latencies=[
+                *_paired(record, msg.last_transfer),
+                *((num_ops, r.device_seconds) for r in msg.records),
+            ],
             inferences=len(msg.records),
             transport=transport,
             transfer_transport=record.transport or transport,
@@ -567,6 +578,7 @@ class EdgeCore:
             offline_backlog=msg.offline_backlog,
         )
         if msg.records:
+            record.unpaired = None  # that exchange failed: it has no latency
             self.mailbox.post(msg.device_id, record.model, now_s, outage=True, transport=transport)
         # Offline inferences never reached the edge: what it did not see is unknown (NULL).
         model_id = record.model.model_id
@@ -602,6 +614,16 @@ class EdgeCore:
             self.mailbox.forget(device_ids)
             for device_id in device_ids:
                 self.report_gate.forget(device_id)
+
+
+def _paired(record: DeviceRecord, transfer: TransferSample | None) -> list[tuple[int, float]]:
+    """The latency of ``record``'s last split request, now that ``transfer`` (its network
+    time, carried by the device's next message) came; nothing when none is waiting."""
+    unpaired, record.unpaired = record.unpaired, None
+    if unpaired is None or transfer is None:
+        return []
+    cut, seconds = unpaired
+    return [(cut, seconds + transfer.seconds)]
 
 
 __all__ = ["DeviceStats", "EdgeCore", "PlannerWorker", "Reply"]

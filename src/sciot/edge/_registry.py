@@ -50,6 +50,9 @@ class DeviceRecord:
     next_probe: bool = False
     """Whether ``next_cut`` is a probe (the reply to the request that runs it is planned
     with that request's measurements: :func:`~sciot.planner.ran_probe`)."""
+    unpaired: tuple[int, float] | None = None
+    """(cut, device + edge seconds) of the device's last split request, whose network time
+    comes with its next message: the planner gets that request's latency only then."""
     last_cut: int | None = None
     last_seen_s: float = 0.0
     inferences: int = 0
@@ -207,6 +210,7 @@ class DeviceRegistry:
                 self._add_source(source)
             record.kind = kind
             record.next_cut, record.next_probe = cut, False
+            record.unpaired = None
             record.last_seen_s = now_s
         return record
 
