@@ -17,12 +17,15 @@ import math
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from sciot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sciot.model import ModelGraph
 from sciot.planner import EnergyProfile, SplitSpace
 
 
@@ -148,11 +151,12 @@ def profile_model(path: str | Path, *, repeats: int = 50, name: str | None = Non
     inputs = {t.name: _random_input(t.shape, t.dtype, rng) for t in graph.inputs}
     runs = [profiler.run(inputs)[1] for _ in range(repeats + 2)][2:]  # first runs warm caches
     op_s = tuple(statistics.median(run[i] for run in runs) for i in range(graph.num_ops))
+    crossing, output = _tensor_sizes(graph)
     return ModelProfile(
         name=name or Path(path).stem,
         op_s=op_s,
-        crossing_bytes=tuple(cut.crossing_bytes for cut in graph.cuts),
-        output_bytes=sum(t.nbytes for t in graph.outputs),
+        crossing_bytes=crossing,
+        output_bytes=output,
         macs=graph.total_macs,
         allowed=tuple(cut.splittable for cut in runnable.cuts),
     )
@@ -209,9 +213,7 @@ def load_or_profile(
     if stored is not None and Path(stored).is_file():
         profile = load_profile(stored)
         graph = load_model(Path(model_path))
-        crossing = tuple(cut.crossing_bytes for cut in graph.cuts)
-        output = sum(t.nbytes for t in graph.outputs)
-        if profile.crossing_bytes != crossing or profile.output_bytes != output:
+        if (profile.crossing_bytes, profile.output_bytes) != _tensor_sizes(graph):
             raise ConfigError(
                 f"profile {stored} is of another model ({profile.name!r}, {profile.num_ops} "
                 f"ops) than {model_path} ({graph.num_ops} ops, other tensor sizes); point "
@@ -225,6 +227,11 @@ def load_or_profile(
         except OSError as exc:
             raise ConfigError(f"cannot write the profile to {stored}: {exc}") from exc
     return profile
+
+
+def _tensor_sizes(graph: ModelGraph) -> tuple[tuple[int, ...], int]:
+    """A model's crossing bytes per cut and its output bytes: what a profile records of it."""
+    return tuple(cut.crossing_bytes for cut in graph.cuts), sum(t.nbytes for t in graph.outputs)
 
 
 def _random_input(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> npt.NDArray[Any]:
