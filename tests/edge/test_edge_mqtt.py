@@ -25,6 +25,7 @@ from sciot.wire import (
     ErrorCode,
     ErrorFrame,
     InferResponse,
+    OfflineAck,
     Register,
     RegisterAck,
     decode,
@@ -195,3 +196,46 @@ def test_the_client_refuses_bad_urls_and_device_ids_and_names_a_missing_broker(
         transport.request(_register("a/b", fomo), timeout_s=1.0)
     with pytest.raises(TransportError, match="cannot reach the MQTT broker"):
         transport.request(_register("fine", fomo), timeout_s=1.0)
+
+
+def test_a_late_reply_to_another_frame_of_the_same_seq_is_not_taken(
+    broker: int, fomo: Fomo
+) -> None:
+    """A device's report and the probe it sends alongside the same inference share a
+    sequence number: a late copy of the report's ack (a retransmit answered twice) must not
+    be taken for the probe's reply."""
+    request = fomo.request(INTERIOR_CUT, device_id="twin", seq=5)
+    stale = OfflineAck(
+        device_id="twin", model_id=fomo.graph.model_id, seq=5, accepted=1, next_cut=3
+    )
+    answer = InferResponse(
+        device_id="twin",
+        model_id=fomo.graph.model_id,
+        seq=5,
+        cut=INTERIOR_CUT,
+        next_cut=INTERIOR_CUT,
+        tensors=(),
+    )
+    edge = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+
+    def answer_late_copy_first(client: Any, userdata: Any, message: Any) -> None:
+        client.publish("sciot/twin/result", encode(stale), qos=1)
+        client.publish("sciot/twin/result", encode(answer), qos=1)
+
+    subscribed = threading.Event()
+    edge.on_message = answer_late_copy_first
+    edge.on_subscribe = lambda *a: subscribed.set()
+    edge.connect("127.0.0.1", broker)
+    edge.loop_start()
+    try:
+        edge.subscribe("sciot/twin/infer", qos=1)
+        assert subscribed.wait(5.0)
+        transport = MqttClientTransport(f"mqtt://127.0.0.1:{broker}")
+        try:
+            reply = decode(transport.request(encode(request), timeout_s=5.0))
+        finally:
+            transport.close()
+    finally:
+        edge.disconnect()
+        edge.loop_stop()
+    assert isinstance(reply, InferResponse) and reply == answer

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import struct
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from sciot.errors import LocalProtocolError, RemoteProtocolError
 from sciot.wire import (
+    FLAG_PROBE,
     DeviceOnlyReport,
     DeviceProfile,
     InferRequest,
+    InferResponse,
+    OfflineAck,
     OfflineRecord,
     Register,
     Tensor,
@@ -194,3 +198,33 @@ def test_implausibly_long_durations_are_refused(value: float) -> None:
     frame = _replace_once(register, struct.pack("<d", 0.25), struct.pack("<d", value))
     with pytest.raises(RemoteProtocolError, match="op_seconds"):
         decode(frame)
+
+
+_FLAGS_AT = 26
+
+
+def test_the_probe_bit_travels_on_inference_frames_and_acks_only() -> None:
+    """Header flag bit 2 (docs/wire.md, "Probe bit"): set from the message's field, read back
+    into it, and refused on every other type; frames without it are unchanged."""
+    t = Tensor(name="x", array=np.zeros(3, np.float32))
+    flagged = (
+        InferRequest(device_id="d", model_id=MODEL, seq=1, cut=3, tensors=(t,), alongside=True),
+        InferResponse(
+            device_id="d", model_id=MODEL, seq=1, cut=3, next_cut=5, tensors=(t,), next_probe=True
+        ),
+        OfflineAck(device_id="d", model_id=MODEL, accepted=1, next_cut=4, next_probe=True),
+    )
+    for message in flagged:
+        frame = encode(message)
+        assert struct.unpack_from("<H", frame, _FLAGS_AT)[0] == FLAG_PROBE
+        assert decode(frame) == message
+        plain = encode(replace(message, **{_probe_field(message): False}))
+        assert struct.unpack_from("<H", plain, _FLAGS_AT)[0] == 0
+        assert plain == _patch(frame, _FLAGS_AT, b"\x00\x00")
+    register = encode(Register(device_id="d", model_id=MODEL))
+    with pytest.raises(RemoteProtocolError, match="reserved header flags"):
+        decode(_patch(register, _FLAGS_AT, struct.pack("<H", FLAG_PROBE)))
+
+
+def _probe_field(message: object) -> str:
+    return "alongside" if isinstance(message, InferRequest) else "next_probe"

@@ -45,6 +45,21 @@ def frame_seq(frame: bytes | bytearray | memoryview) -> int:
     return int(_U64.unpack_from(frame, _SEQ_OFFSET)[0])
 
 
+# Which reply types answer which request types (docs/wire.md's type numbers); an error
+# frame (7) answers any request.
+_ANSWERED_BY = {1: 2, 3: 4, 5: 6, 8: 6}
+_ERROR_TYPE = 7
+
+
+def answers(request: bytes | bytearray | memoryview, reply: bytes | bytearray | memoryview) -> bool:
+    """Whether ``reply``'s type is one that answers ``request``'s. Two frames of a device can
+    share a sequence number (a report and the probe sent alongside the same inference), so a
+    late copy of one's reply must not be taken for the other's."""
+    if len(request) < MIN_FRAME_BYTES or len(reply) < MIN_FRAME_BYTES:
+        return False
+    return reply[3] == _ERROR_TYPE or _ANSWERED_BY.get(request[3]) == reply[3]
+
+
 def frame_device_id(frame: bytes | bytearray | memoryview) -> str:
     """The device id of a frame's header (``''`` when it cannot be read)."""
     if len(frame) < MIN_FRAME_BYTES:

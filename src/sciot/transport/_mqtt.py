@@ -24,7 +24,7 @@ from typing import Any
 
 from sciot.errors import ConfigError, MissingExtraError, TransportError
 from sciot.transport._client import _check_timeout, tls_context
-from sciot.transport._framing import frame_device_id, frame_seq
+from sciot.transport._framing import MIN_FRAME_BYTES, answers, frame_device_id, frame_seq
 from sciot.transport._http11 import connect
 
 DEFAULT_PREFIX = "sciot"
@@ -95,7 +95,7 @@ class MqttClientTransport:
         self._subscribed: set[str] = set()
         self._lock = threading.Lock()  # one request at a time
         self._replies = threading.Condition()
-        self._waiting: tuple[str, int] | None = None
+        self._waiting: tuple[str, int, bytes] | None = None
         self._reply: bytes | None = None
         self._suback: set[int] = set()
         self.retransmits = 0
@@ -174,7 +174,7 @@ class MqttClientTransport:
             waiting = self._waiting
             if waiting is None or self._reply is not None:
                 return  # a late or duplicate answer
-            device_id, seq = waiting
+            device_id, seq, request = waiting
             if message.topic != result_topic(self.prefix, device_id):
                 return
             try:
@@ -182,6 +182,8 @@ class MqttClientTransport:
                     return
             except TransportError:
                 return
+            if not answers(request, payload):
+                return  # a late copy of the reply to another frame of this sequence number
             self._reply = payload
             self._replies.notify_all()
 
@@ -216,7 +218,7 @@ class MqttClientTransport:
             deadline = time.monotonic() + timeout_s
             retransmit_s = timeout_s / 4
             with self._replies:
-                self._waiting = (device_id, seq)
+                self._waiting = (device_id, seq, payload[:MIN_FRAME_BYTES])
                 self._reply = None
             try:
                 while True:

@@ -18,6 +18,7 @@ from sciot.wire._auth import (
 )
 from sciot.wire._codec import (
     DEFAULT_MAX_FRAME_BYTES,
+    FLAG_PROBE,
     HEADER_BYTES,
     VERSION,
     FrameTooLargeError,
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "FLAG_AUTH",
     "FLAG_NEWER_MODEL",
+    "FLAG_PROBE",
     "HEADER_BYTES",
     "NO_MODEL",
     "TAG_BYTES",

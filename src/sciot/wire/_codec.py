@@ -32,6 +32,9 @@ from sciot.wire._tensor import CODE_OF_DTYPE, Tensor, TensorEncoding, quantise_i
 MAGIC = b"SC"
 VERSION = 1
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
+FLAG_PROBE = 0x0004
+"""Header flag bit 2: a probe sent alongside a local inference (``InferRequest``), or a
+next cut that is a probe (``InferResponse``, ``OfflineAck``)."""
 ZLIB_LEVEL = 1  # fastest: activations are small and latency matters more than the last byte
 NO_CUT = 0xFFFF
 
@@ -182,6 +185,14 @@ def _body(msg: Message, encoding: TensorEncoding) -> bytearray:
     return out
 
 
+def _header_flags(msg: Message) -> int:
+    if isinstance(msg, InferRequest):
+        return FLAG_PROBE if msg.alongside else 0
+    if isinstance(msg, InferResponse | OfflineAck):
+        return FLAG_PROBE if msg.next_probe else 0
+    return 0
+
+
 def _header_cut(msg: Message) -> int:
     if isinstance(msg, InferRequest | InferResponse | RegisterAck):
         return msg.cut
@@ -208,7 +219,7 @@ def encode(msg: Message, *, encoding: TensorEncoding = TensorEncoding.RAW) -> by
         msg.seq,
         bytes.fromhex(msg.model_id),
         _header_cut(msg),
-        0,
+        _header_flags(msg),
         msg.sent_at_s,
         len(device_id),
     )

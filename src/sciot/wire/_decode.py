@@ -31,6 +31,7 @@ from sciot.wire._codec import (
     _U16,
     _U32,
     DEFAULT_MAX_FRAME_BYTES,
+    FLAG_PROBE,
     HEADER_BYTES,
     MAGIC,
     NO_CUT,
@@ -246,6 +247,7 @@ def _decode_infer_request(r: _Reader, h: _Header) -> Message:
         device_op_seconds=op_seconds,
         last_transfer=transfer,
         sent_at_s=h.sent_at_s,
+        alongside=h.probe,
     )
 
 
@@ -261,6 +263,7 @@ def _decode_infer_response(r: _Reader, h: _Header) -> Message:
         tensors=r.tensors(),
         edge_seconds=edge_seconds,
         sent_at_s=h.sent_at_s,
+        next_probe=h.probe,
     )
 
 
@@ -304,6 +307,7 @@ def _decode_offline_ack(r: _Reader, h: _Header) -> Message:
         accepted=accepted,
         next_cut=r.u16("next_cut"),
         sent_at_s=h.sent_at_s,
+        next_probe=h.probe,
     )
 
 
@@ -336,15 +340,29 @@ _DECODERS: dict[int, Callable[[_Reader, _Header], Message]] = {
 }
 
 
-class _Header:
-    __slots__ = ("cut", "device_id", "model_id", "sent_at_s", "seq")
+_PROBE_TYPES = frozenset(
+    (MessageType.INFER_REQUEST, MessageType.INFER_RESPONSE, MessageType.OFFLINE_ACK)
+)
 
-    def __init__(self, seq: int, model_id: str, cut: int, sent_at_s: float, device_id: str):
+
+class _Header:
+    __slots__ = ("cut", "device_id", "model_id", "probe", "sent_at_s", "seq")
+
+    def __init__(
+        self,
+        seq: int,
+        model_id: str,
+        cut: int,
+        sent_at_s: float,
+        device_id: str,
+        probe: bool = False,
+    ):
         self.seq = seq
         self.model_id = model_id
         self.cut = cut
         self.sent_at_s = sent_at_s
         self.device_id = device_id
+        self.probe = probe
 
     def required_cut(self) -> int:
         if self.cut == NO_CUT:
@@ -400,15 +418,18 @@ def decode(
 
 def _decode_checked(data: bytes, max_tensor_bytes: int) -> Message:
     _, _, msg_type, _, seq, model_raw, cut, flags, sent_at_s, id_len = _HEADER.unpack_from(data)
-    # Bit 1 (the newer-model notice) is allowed on replies; see sciot.wire._notice.
+    # Bit 1 (the newer-model notice) is allowed on replies; see sciot.wire._notice. Bit 2
+    # (a probe) on inference requests, inference replies and acks.
     allowed = FLAG_NEWER_MODEL if msg_type in NOTICE_TYPES else 0
+    if msg_type in _PROBE_TYPES:
+        allowed |= FLAG_PROBE
     if flags & ~allowed:
         raise RemoteProtocolError(f"reserved header flags must be 0, got 0x{flags:04x}")
     if not math.isfinite(sent_at_s):
         raise RemoteProtocolError(f"sent_at_s {sent_at_s} is not finite")
     reader = _Reader(data, HEADER_BYTES, max_tensor_bytes)
     device_id = reader.text(id_len, "device id")
-    header = _Header(seq, model_raw.hex(), cut, sent_at_s, device_id)
+    header = _Header(seq, model_raw.hex(), cut, sent_at_s, device_id, bool(flags & FLAG_PROBE))
     msg = _DECODERS[msg_type](reader, header)
     if reader.pos != len(data):
         raise RemoteProtocolError(f"{len(data) - reader.pos} unexpected bytes after the message")

@@ -179,6 +179,10 @@ class InferRequest:
     device_op_seconds: tuple[float, ...] = ()
     last_transfer: TransferSample | None = None
     sent_at_s: float = 0.0
+    alongside: bool = False
+    """A probe sent alongside an inference the device ran whole: the edge measures the tail
+    (and the reply's next cut stands) but it is no inference of its own, and the device
+    does not wait for its result (header flag bit 2)."""
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
@@ -201,6 +205,9 @@ class InferResponse:
     tensors: tuple[Tensor, ...]
     edge_seconds: float = 0.0
     sent_at_s: float = 0.0
+    next_probe: bool = False
+    """``next_cut`` is a probe: a device running device-only sends it alongside its next
+    inference instead of moving there (header flag bit 2)."""
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
@@ -300,6 +307,8 @@ class OfflineAck:
     next_cut: int
     seq: int = 0
     sent_at_s: float = 0.0
+    next_probe: bool = False
+    """As in ``InferResponse``: ``next_cut`` is a probe (header flag bit 2)."""
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
