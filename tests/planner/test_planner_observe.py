@@ -20,6 +20,7 @@ from sciot.planner import (
     Transfer,
     feed_round,
     ran_probe,
+    runs_alongside,
     spread_head_s,
     spread_tail_s,
     went_local,
@@ -257,3 +258,77 @@ def test_channel_refuses_a_profile_of_the_wrong_model() -> None:
         )
     with pytest.raises(PlannerError, match="not registered"):
         _ = _channel(Planner(SPACE)).cut
+
+
+class Scripted:
+    """Decisions in order, ``(cut, probe)`` each; the last one repeats."""
+
+    name = "scripted"
+
+    def __init__(self, *plan: tuple[int, bool]) -> None:
+        self.plan, self.made = plan, 0
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        cut, probe = self.plan[min(self.made, len(self.plan) - 1)]
+        self.made += 1
+        chosen = CutCost(cut=cut, predicted_s=math.nan, cost=math.nan)
+        return Decision(
+            cut=cut,
+            predicted_s=math.nan,
+            probe=probe,
+            reason="scripted",
+            explanation=Explanation(policy=self.name, chosen=chosen),
+        )
+
+
+def test_a_device_only_device_sends_a_probe_alongside_and_stays_local() -> None:
+    """A probe heard in a report's ack goes out with the next device-only inference; the
+    device keeps running device-only, and the probe's reply is planned with at once, its
+    head's op times left to the inference's own record (not fed twice)."""
+    n = SPACE.num_ops
+    planner = Planner(SPACE, Scripted((n, False), (2, True), (n, False), (1, True)))
+    channel = _channel(planner)
+    channel.register(0.0)
+    channel.device_only(started_s=0.0, device_op_s=[1e-3] * n)
+    channel.report(now_s=0.01, transfer=Transfer(300, 0, 0.002))
+    assert channel.cut == n and channel.alongside == 2
+    assert channel.take_alongside(n) == 2 and channel.alongside is None
+    channel.sent_alongside()
+    device_samples = planner.state("cam").device.count.copy()
+    channel.offloaded(
+        cut=2,
+        done_s=0.05,
+        device_op_s=(),
+        tail_s=0.004,
+        transfer=Transfer(SPACE.crossing_bytes[2], 10, 0.006),
+        device_s=0.002,
+        alongside=True,
+    )
+    state = planner.state("cam")
+    assert channel.cut == n and channel.rounds == 3, "planned with the probe at once"
+    assert np.array_equal(state.device.count, device_samples)
+    assert state.edge.count[2:].all()
+    assert channel.device_only(started_s=0.06, device_op_s=[1e-3] * n), "reported at once"
+    channel.report(now_s=0.07, transfer=Transfer(300, 0, 0.002))
+    assert channel.alongside == 1
+    assert channel.take_alongside(3) is None and channel.alongside is None, "moot off cut N"
+    assert runs_alongside(n, 2, True, n) and runs_alongside(n, 0, True, n)
+    assert not runs_alongside(n, 2, False, n) and not runs_alongside(3, 2, True, n)
+    assert not runs_alongside(n, n, True, n)
+
+
+def test_one_probe_alongside_at_a_time() -> None:
+    n = SPACE.num_ops
+    planner = Planner(SPACE, Scripted((n, False), (2, True), (3, True)))
+    channel = _channel(planner)
+    channel.register(0.0)
+    channel.device_only(started_s=0.0, device_op_s=[1e-3] * n)
+    channel.report(now_s=0.01, transfer=Transfer(300, 0, 0.002))
+    assert channel.take_alongside(n) == 2
+    channel.sent_alongside()
+    channel.device_only(started_s=0.02, device_op_s=[1e-3] * n)
+    channel.report(now_s=0.03, transfer=Transfer(300, 0, 0.002))  # asks for cut 3 meanwhile
+    assert channel.cut == n and channel.alongside is None
+    channel.failed(now_s=0.3, censored=Transfer(SPACE.crossing_bytes[2], 0, 0.2))
+    assert planner.state("cam").down_until_s > 0.3
+    assert channel.cut == n and channel.alongside == 3, "the next probe may go out"

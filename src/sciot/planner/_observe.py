@@ -17,7 +17,10 @@ A deployed planner does not see every op of every request. It learns, per device
   carries the cut published by the round before, so a decision reaches an offloading device
   one exchange late, except the reply to the request that ran the published probe, for which
   the edge runs the round first (:func:`ran_probe`); a device told device-only in a reply
-  reports its first device-only inference at once (:func:`went_local`).
+  reports its first device-only inference at once (:func:`went_local`);
+- a probe told to a device-only device goes alongside its next inference, which it runs
+  whole and op by op (:func:`runs_alongside`): the probe's reply is planned with at once,
+  the head's op times come with the inference's own record.
 
 :func:`feed_round` is the one code path that hands a round's observations to a
 :class:`~sciot.planner.Planner` and takes its decision; the edge's planner worker and the
@@ -81,6 +84,22 @@ def ran_probe(published_cut: int, published_probe: bool, cut: int) -> bool:
     time comes with the next message, as always). The edge and the simulated channel
     both decide by this."""
     return published_probe and cut == published_cut
+
+
+def runs_alongside(running_cut: int, cut: int, probe: bool, num_ops: int) -> bool:
+    """Whether a device running ``running_cut``, told ``cut``, should run it as a probe
+    *alongside* its own inference instead of in its place: a probe of a split cut told to a
+    device-only device.
+
+    Such a device computes the whole model anyway. It runs its next inference op by op, as a
+    profiled one, keeps its own result, and sends the crossing tensors of ``cut`` (which the
+    op-by-op run leaves in hand) to the edge for their tail as a measurement only. The edge
+    learns the cut's head, transfer and tail times as from any probe, and the inference costs
+    what device-only costs: where device-only is the best cut (a cellular uplink), the probes
+    that keep watch on the link were the whole of the adaptive policy's loss to device-only
+    (up to 0.4 ms a request on the shared traces). The reply carries the next cut as usual.
+    The device client and the simulated channel both decide by this."""
+    return probe and running_cut == num_ops and 0 <= cut < num_ops
 
 
 def spread_tail_s(profile_s: Sequence[float], cut: int, tail_s: float) -> dict[int, float]:
@@ -212,6 +231,9 @@ class ObservationChannel:
         self._hurry = False
         self.published: Decision | None = None
         self.decision: Decision | None = None
+        self.alongside: int | None = None
+        """A probe to run alongside the next device-only inference (:func:`runs_alongside`)."""
+        self._alongside_out = False
         self.rounds = 0
 
     @property
@@ -258,11 +280,16 @@ class ObservationChannel:
         transfer: Transfer,
         device_s: float,
         wait_s: float = 0.0,
+        alongside: bool = False,
     ) -> None:
         """An offloaded request finished; its reply carried the cut the last round chose.
-        ``tail_s`` is the tail's run time, ``wait_s`` its wait for the edge's executor."""
-        observed = Round()
-        if self._profiles(cut):
+        ``tail_s`` is the tail's run time, ``wait_s`` its wait for the edge's executor.
+        ``alongside``: a probe run alongside a device-only inference, whose op times reach
+        the edge with that inference's record in the batch (not twice)."""
+        observed, running = Round(), self.decision
+        if alongside:
+            self._alongside_out = False
+        elif self._profiles(cut):
             observed.device_ops = {op: float(s) for op, s in enumerate(device_op_s)}
         elif cut > 0:
             observed.head = (cut, device_s)
@@ -276,18 +303,47 @@ class ObservationChannel:
         else:
             self.decision = published
             self._round(done_s, observed)
+        if alongside:
+            self._hold_probe(running)
+        # Told device-only: the next device-only inference reports at once, carrying this
+        # exchange's network time, which this reply's decision was made without.
         if self.decision is not None and went_local(cut, self.decision.cut, self.num_ops):
             self._hurry = True
         self._last_transfer = transfer
         self._last_latency = (cut, device_s + tail_s + wait_s + transfer.seconds)
 
-    def device_only(self, *, started_s: float, device_op_s: Iterable[float]) -> bool:
-        """A device-only inference finished; True when its batch report is due."""
+    def take_alongside(self, running_cut: int) -> int | None:
+        """The probe to send with the inference the device starts now at ``running_cut``:
+        only a device-only one sends it (then :meth:`sent_alongside`); any other drops it,
+        as moot."""
+        cut, self.alongside = self.alongside, None
+        return cut if running_cut == self.num_ops else None
+
+    def sent_alongside(self) -> None:
+        """The probe went out: no other until its reply (or its failure) is in."""
+        self._alongside_out = True
+
+    def _hold_probe(self, before: Decision | None) -> None:
+        """A device-only device told a probe keeps running device-only and sends the probe
+        alongside its next inference (one at a time)."""
+        decision = self.decision
+        if decision is None or before is None:
+            return
+        if runs_alongside(before.cut, decision.cut, decision.probe, self.num_ops):
+            if not self._alongside_out:
+                self.alongside = decision.cut
+            self.decision = before
+
+    def device_only(
+        self, *, started_s: float, device_op_s: Iterable[float], profiled: bool = False
+    ) -> bool:
+        """A device-only inference finished; True when its batch report is due.
+        ``profiled``: it ran op by op (one that sent a probe alongside)."""
         ops = [float(s) for s in device_op_s]
         if self._batch_count == 0:
             self._batch_first_s = started_s
         self._batch_count += 1
-        if self._profiles(self.num_ops):
+        if profiled or self._profiles(self.num_ops):
             self._batch.device_ops.update(enumerate(ops))
             self._batch.head = None
         elif not self._batch.device_ops:
@@ -338,7 +394,8 @@ class ObservationChannel:
             observed.edge_waits.append(edge_wait_s)
         self._carried(observed)
         self._round(now_s + transfer.seconds, observed)
-        self.decision = self.published
+        before, self.decision = self.decision, self.published
+        self._hold_probe(before)
         self._last_transfer = transfer
 
     def failed(self, *, now_s: float, censored: Transfer | None = None) -> None:
@@ -350,11 +407,13 @@ class ObservationChannel:
         nothing would be repeated after every backoff).
         """
         self._last_transfer = self._last_latency = None
+        self._alongside_out = False
         observed = Round(outage=True)
         if censored is not None and censored.uplink_bytes > 0:
             observed.transfers.append(censored)
         self._round(now_s, observed)
-        self.decision = self.published
+        before, self.decision = self.decision, self.published
+        self._hold_probe(before)
 
 
 __all__ = [
@@ -369,6 +428,7 @@ __all__ = [
     "feed_round",
     "ran_probe",
     "round_trip_moved",
+    "runs_alongside",
     "spread_head_s",
     "spread_tail_s",
     "went_local",

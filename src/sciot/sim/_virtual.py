@@ -34,7 +34,7 @@ from sciot.planner import (
 from sciot.sim._run_types import InferenceRow, ProgressFn, RunConfig, rounded_row
 from sciot.sim.profiles import DeviceProfile
 from sciot.sim.scenarios import Scenario
-from sciot.sim.world import Realised, World
+from sciot.sim.world import Realised, SentProbe, World
 
 Decide = Callable[[str, float], tuple[int, bool, float, str]]
 
@@ -121,6 +121,7 @@ class VirtualLoop:
                     rng=np.random.default_rng([config.seed, 5, i]),
                 )
                 channels[c].register(next_start[c])
+        sent: dict[str, tuple[SentProbe, float]] = {}  # a probe alongside, its head's time
         rows: list[InferenceRow] = []
         wall_start = time.perf_counter()
         capped_s = math.inf
@@ -134,19 +135,40 @@ class VirtualLoop:
                 capped_s = min(capped_s, next_start[client])
                 break
             now_s = next_start[client]
+            alongside: int | None = None
             if decide is not None:
                 cut, probe, predicted_s, reason = decide(client, now_s)
             else:
-                decision = _decision_of(channels[client])
+                channel = channels[client]
+                if client in sent and sent[client][0].done_s <= now_s:
+                    self._replied(channel, *sent.pop(client))
+                decision = _decision_of(channel)
                 cut, probe = decision.cut, decision.probe
                 predicted_s, reason = decision.predicted_s, decision.reason
+                alongside = channel.take_alongside(cut)
             realised = world.run(cut, now_s, rng)
+            extra_bytes = 0
             if client in channels:
-                self._observe(channels[client], realised, rng)
+                channel = channels[client]
+                self._observe(channel, realised, rng, profiled=alongside is not None)
+                if alongside is not None and not realised.outcome.failed:
+                    outcome = realised.outcome
+                    probe_sent = world.probe_alongside(alongside, now_s + outcome.latency_s)
+                    channel.sent_alongside()
+                    sent[client] = (probe_sent, float(outcome.device_op_s[:alongside].sum()))
+                    extra_bytes = probe_sent.uplink_bytes + probe_sent.downlink_bytes
+                    probe, reason = True, f"probe alongside device-only: cut {alongside}"
             rows.append(
                 rounded_row(
                     self._row(
-                        policy, client, done[client], realised, probe, predicted_s * 1e3, reason
+                        policy,
+                        client,
+                        done[client],
+                        realised,
+                        probe,
+                        predicted_s * 1e3,
+                        reason,
+                        extra_bytes=extra_bytes,
                     )
                 )
             )
@@ -156,8 +178,30 @@ class VirtualLoop:
                 progress(100, f"{self.scenario.name} / {policy}")
         return Coverage(rows=rows, covered_s=min(capped_s, self.span_s))
 
+    def _replied(self, channel: ObservationChannel, probe: SentProbe, head_s: float) -> None:
+        """The reply to a probe sent alongside a device-only inference came (or timed out)."""
+        if probe.failed:
+            censored = Transfer(probe.uplink_bytes, 0, self.env.timeout_s)
+            channel.failed(now_s=probe.done_s, censored=censored)
+            return
+        channel.offloaded(
+            cut=probe.cut,
+            done_s=probe.done_s,
+            device_op_s=(),
+            tail_s=probe.tail_s,
+            wait_s=probe.wait_s,
+            transfer=Transfer(probe.uplink_bytes, probe.downlink_bytes, probe.network_s),
+            device_s=head_s,
+            alongside=True,
+        )
+
     def _observe(
-        self, channel: ObservationChannel, realised: Realised, rng: np.random.Generator
+        self,
+        channel: ObservationChannel,
+        realised: Realised,
+        rng: np.random.Generator,
+        *,
+        profiled: bool = False,
     ) -> None:
         outcome = realised.outcome
         done_s = outcome.started_s + outcome.latency_s
@@ -165,7 +209,9 @@ class VirtualLoop:
             sent = Transfer(outcome.uplink_bytes, 0, self.env.timeout_s)
             channel.failed(now_s=done_s, censored=sent)
         elif outcome.cut == self.env.space.num_ops:
-            if channel.device_only(started_s=outcome.started_s, device_op_s=outcome.device_op_s):
+            if channel.device_only(
+                started_s=outcome.started_s, device_op_s=outcome.device_op_s, profiled=profiled
+            ):
                 self._report(channel, done_s, rng)
         else:
             channel.offloaded(
@@ -201,11 +247,17 @@ class VirtualLoop:
         probe: bool,
         predicted_ms: float,
         reason: str,
+        *,
+        extra_bytes: int = 0,
     ) -> InferenceRow:
+        """One request's row; ``extra_bytes``: a probe sent alongside it (its radio energy
+        counts, its time does not)."""
         outcome = realised.outcome
         rtt_s, rate = self.env.link.at(outcome.started_s)
         device_s, edge_s = outcome.device_s, outcome.edge_s
-        wire_bytes = outcome.uplink_bytes + outcome.downlink_bytes + outcome.report_bytes
+        wire_bytes = (
+            outcome.uplink_bytes + outcome.downlink_bytes + outcome.report_bytes + extra_bytes
+        )
         energy_j = (
             self.energy.compute_w * device_s
             + self.energy.idle_w * (outcome.latency_s - device_s)

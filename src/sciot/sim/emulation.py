@@ -76,10 +76,16 @@ class PacedArtefacts(CutArtefacts):
             self._rng = rng
 
     def run_head(
-        self, cut: int, array: np.ndarray, *, profile: bool, clock: Callable[[], float]
+        self,
+        cut: int,
+        array: np.ndarray,
+        *,
+        profile: bool,
+        clock: Callable[[], float],
+        keep: int | None = None,
     ) -> HeadRun:
         started_s = clock()
-        head = super().run_head(cut, array, profile=profile, clock=clock)
+        head = super().run_head(cut, array, profile=profile, clock=clock, keep=keep)
         if self.device is None or cut == 0:
             return head
         op_s = self.device.sample_op_s(0, cut, self.now_s(), self._rng)
@@ -88,6 +94,7 @@ class PacedArtefacts(CutArtefacts):
             tensors=head.tensors,
             device_s=clock() - started_s,
             op_seconds=tuple(float(s) for s in op_s) if head.op_seconds is not None else None,
+            kept=head.kept,
         )
 
 

@@ -33,6 +33,22 @@ class Realised:
     device_factor: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentProbe:
+    """A probe sent alongside a device-only inference: when its reply came (or the device
+    stopped waiting) and what the edge and the link did with it."""
+
+    cut: int
+    sent_s: float
+    done_s: float
+    tail_s: float
+    wait_s: float
+    network_s: float
+    uplink_bytes: int
+    downlink_bytes: int
+    failed: bool
+
+
 class World:
     """Requests of every client of one policy run, in the order they start."""
 
@@ -52,6 +68,7 @@ class World:
         self.thermal = Thermal(self.effects)
         self._cross_rng = np.random.default_rng([self.seed, 53])
         self._edge_rng = np.random.default_rng([self.seed, 71])
+        self._probe_rng = np.random.default_rng([self.seed, 89])
         self._pending_share: float | None = None
 
     def _taken(self) -> float:
@@ -91,6 +108,56 @@ class World:
             network_s=outcome.network_s + extra_s,
         )
         return Realised(outcome=outcome, queue_s=wait_s, overhead_s=extra_s, device_factor=factor)
+
+    def probe_alongside(self, cut: int, sent_s: float) -> SentProbe:
+        """The crossing tensors of ``cut`` sent at ``sent_s`` for their tail, while the
+        device goes on alone: they join the link's queue and the edge's executor like any
+        request's, and nothing waits for the reply but the planner. Its draws come from a
+        generator of its own, so the requests' draws stay those every policy meets."""
+        rng = self._probe_rng
+        env, n = self.env, self.env.space.num_ops
+        up, down = int(env.space.crossing_bytes[cut]), env.space.result_bytes
+        if env.link.is_down(sent_s):
+            return SentProbe(
+                cut=cut,
+                sent_s=sent_s,
+                done_s=sent_s + env.timeout_s,
+                tail_s=0.0,
+                wait_s=0.0,
+                network_s=env.timeout_s,
+                uplink_bytes=up,
+                downlink_bytes=0,
+                failed=True,
+            )
+        self.edge.advance(sent_s)
+        tail_s = float(env.edge.sample_op_s(cut, n, sent_s, rng).sum())
+        network_s = env.link.exchange_s(up, down, sent_s, tail_s, rng)
+        if network_s + tail_s >= env.timeout_s:  # as a request's: waits come on top
+            return SentProbe(
+                cut=cut,
+                sent_s=sent_s,
+                done_s=sent_s + env.timeout_s,
+                tail_s=0.0,
+                wait_s=0.0,
+                network_s=env.timeout_s,
+                uplink_bytes=up,
+                downlink_bytes=0,
+                failed=True,
+            )
+        network_s += self.effects.overhead_s(up + down) + self._cross_s(up + down, sent_s)
+        self._pending_share = None  # its draw of other traffic is its own
+        wait_s = self.edge.serve(sent_s + network_s / 2, tail_s)
+        return SentProbe(
+            cut=cut,
+            sent_s=sent_s,
+            done_s=sent_s + network_s + tail_s + wait_s,
+            tail_s=tail_s,
+            wait_s=wait_s,
+            network_s=network_s,
+            uplink_bytes=up,
+            downlink_bytes=down,
+            failed=False,
+        )
 
     def edge_tail_s(self, now_s: float) -> tuple[float, float]:
         """The edge's own timing of its whole tail (cut 0) now: its executor's run time and
@@ -161,4 +228,4 @@ def _mean_cross_factor(share: float) -> float:
     return (-math.log1p(-cap) + (top - cap) / (1 - cap)) / top
 
 
-__all__ = ["Realised", "World"]
+__all__ = ["Realised", "SentProbe", "World"]
