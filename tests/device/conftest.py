@@ -75,6 +75,9 @@ class WirePeer:
 
     graph: ModelGraph
     next_cut: Callable[[int], int] = lambda cut: cut
+    next_probe: Callable[[int], bool] = lambda cut: False
+    """Whether the next cut the peer answers with is a probe (the header's probe bit)."""
+    refuse_alongside: bool = False
     start_cut: int = 0
     alive: bool = True
     garbage: bool = False
@@ -97,6 +100,8 @@ class WirePeer:
         if self.garbage:
             return b"\x00garbage"
         message = decode(payload)
+        if self.refuse_alongside and isinstance(message, InferRequest) and message.alongside:
+            raise TransportError("edge at loopback peer dropped the probe (refuse_alongside)")
         self.requests.append(message)
         self.payload_sizes.append(len(payload))
         return encode(self._answer(message))
@@ -133,7 +138,8 @@ class WirePeer:
                 device_id=message.device_id,
                 model_id=message.model_id,
                 accepted=len(message.records),
-                next_cut=self.next_cut(self.graph.num_ops),
+                next_cut=(cut := self.next_cut(self.graph.num_ops)),
+                next_probe=self.next_probe(cut),
             )
         if isinstance(message, OfflineReport):
             self.records.extend(message.records)
@@ -159,9 +165,10 @@ class WirePeer:
             model_id=message.model_id,
             seq=message.seq,
             cut=message.cut,
-            next_cut=self.next_cut(message.cut),
+            next_cut=(cut := self.next_cut(message.cut)),
             tensors=tensors,
             edge_seconds=0.0,
+            next_probe=self.next_probe(cut),
         )
 
     def infer_requests(self) -> list[InferRequest]:

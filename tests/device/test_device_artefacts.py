@@ -36,6 +36,25 @@ def test_profiled_head_equals_plain_head_at_every_cut(
         assert plain.op_seconds is None or cut == 0
 
 
+def test_a_whole_model_run_op_by_op_keeps_any_earlier_cuts_tensors(
+    artefacts: CutArtefacts, fomo_input: np.ndarray
+) -> None:
+    """What a probe sent alongside a device-only inference carries: the same tensors the
+    head of its cut would send, from the one run the device makes anyway."""
+    n = artefacts.num_ops
+    full = artefacts.run_full(fomo_input)
+    for keep in range(n):
+        run = artefacts.run_head(n, fomo_input, profile=True, clock=time.perf_counter, keep=keep)
+        head = artefacts.run_head(keep, fomo_input, profile=False, clock=time.perf_counter)
+        assert run.kept is not None and tuple(run.kept) == tuple(head.tensors), keep
+        assert all(np.array_equal(run.kept[k], v) for k, v in head.tensors.items()), keep
+        assert all(np.array_equal(run.tensors[k], v) for k, v in full.items()), keep
+    with pytest.raises(ExecutionError, match="op by op"):
+        artefacts.run_head(n, fomo_input, profile=False, clock=time.perf_counter, keep=3)
+    with pytest.raises(ExecutionError, match="op by op"):
+        artefacts.run_head(6, fomo_input, profile=True, clock=time.perf_counter, keep=6)
+
+
 def test_full_model_head_is_the_fallback(artefacts: CutArtefacts, fomo_input: np.ndarray) -> None:
     head = artefacts.run_head(artefacts.num_ops, fomo_input, profile=False, clock=time.perf_counter)
     full = artefacts.run_full(fomo_input)

@@ -273,3 +273,72 @@ def test_report_frames_are_device_only_reports(
     client.infer(fomo_input)
     assert isinstance(peer.requests[-1], DeviceOnlyReport)
     assert peer.requests[-1].device_id == "cam-do"
+
+
+def test_a_probe_told_a_device_only_device_goes_alongside_its_next_inference(
+    make_peer: Callable[..., Any], artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
+) -> None:
+    """The device keeps its own result and latency; the probe's tensors are the ones the
+    head of that cut would send, and the edge's reply is taken in between inferences."""
+    n = artefacts.num_ops
+    peer = _device_only_peer(make_peer, artefacts)
+    peer.next_cut = lambda cut: 6 if cut == n else n  # the ack: probe 6; its reply: stay
+    peer.next_probe = lambda cut: cut == 6
+    client = _client(peer, artefacts, clock, report_every=4)
+    client.start()
+    want = artefacts.run_full(fomo_input)
+    outcomes = [client.infer(fomo_input) for _ in range(6)]  # the 4th's ack asks for it
+    assert [o.mode for o in outcomes] == [InferenceMode.DEVICE_ONLY] * 6
+    assert all(np.array_equal(o.outputs[k], v) for o in outcomes for k, v in want.items())
+    assert client.cut == n
+    client.flush()
+    (probe,) = peer.infer_requests()
+    assert probe.alongside and probe.cut == 6 and probe.device_op_seconds == ()
+    head = artefacts.run_head(6, fomo_input, profile=False, clock=clock)
+    assert [t.name for t in probe.tensors] == list(head.tensors)
+    assert all(np.array_equal(t.array, head.tensors[t.name]) for t in probe.tensors)
+    assert probe.device_seconds > 0
+    # The probe went with the 5th inference, which ran op by op (its record says so), and its
+    # reply's network time travels with the next report, as any exchange's does.
+    fifth = peer.device_only_records[4]
+    assert len(fifth.device_op_seconds) == n
+    last = peer.device_only_reports()[-1]
+    assert last.last_transfer is not None
+    assert last.last_transfer.uplink_bytes == peer.payload_sizes[peer.requests.index(probe)]
+    stats = client.stats()
+    assert (stats.probes_alongside, stats.split, stats.device_only, stats.reported) == (1, 0, 6, 6)
+
+
+def test_a_device_at_a_split_cut_moves_to_a_probe(
+    make_peer: Callable[..., Any], artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
+) -> None:
+    peer = make_peer(start_cut=6)
+    peer.next_cut = lambda cut: 13
+    peer.next_probe = lambda cut: True
+    client = _client(peer, artefacts, clock)
+    client.start()
+    modes = [client.infer(fomo_input).mode for _ in range(2)]
+    assert modes == [InferenceMode.SPLIT] * 2
+    assert [(r.cut, r.alongside) for r in peer.infer_requests()] == [(6, False), (13, False)]
+
+
+def test_a_probe_alongside_that_fails_is_a_failed_call_and_loses_nothing(
+    make_peer: Callable[..., Any], artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
+) -> None:
+    n = artefacts.num_ops
+    peer = _device_only_peer(make_peer, artefacts)
+    peer.next_cut = lambda cut: 0 if cut == n else n
+    peer.next_probe = lambda cut: cut == 0
+    peer.refuse_alongside = True
+    client = _client(peer, artefacts, clock, report_every=2)
+    client.start()
+    for _ in range(3):  # the 2nd's ack asks for an edge-only probe; the 3rd sends it
+        assert client.infer(fomo_input).mode is InferenceMode.DEVICE_ONLY
+    client.flush()  # waits for the probe: it failed, so the session backs off
+    assert client.state is SessionState.BACKOFF
+    assert peer.infer_requests() == []
+    outcome = client.infer(fomo_input)
+    assert outcome.mode is InferenceMode.LOCAL  # backing off: its record waits in the queue
+    stats = client.stats()
+    assert (stats.probes_alongside, stats.failures, stats.lost) == (1, 1, 0)
+    assert stats.reported + client.unreported + client.queued == 4

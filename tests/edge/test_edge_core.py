@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from edge_testkit import Fomo, edge_config
 
 from sciot.edge import EdgeApp, build_edge, read_telemetry
 from sciot.wire import (
+    DeviceOnlyReport,
     DeviceProfile,
     ErrorCode,
     ErrorFrame,
@@ -372,3 +374,43 @@ def test_edge_counts_cuts_as_the_device_does(tmp_path: Path, fomo: Fomo) -> None
         app.stop()
     assert (stats.edge_only, stats.split_inferences, stats.inferences) == (2, 1, 3)
     assert stats.cuts == {0: 2, 10: 1}
+
+
+def test_a_probe_alongside_is_measured_but_is_no_inference(tmp_path: Path, fomo: Fomo) -> None:
+    """A device-only device hears a probe in an ack with the probe bit, and sends it alongside
+    an inference it runs whole: the edge runs the tail and plans with it, but counts and
+    records no inference (the device reports that one as device-only)."""
+    app = build_edge(edge_config(tmp_path))  # not started: no planner thread runs rounds
+    n = fomo.graph.num_ops
+    try:
+        _register(app, fomo, "cam-along")
+        record = app.core.registry.devices["cam-along"]
+        app.core.registry.publish_cut("cam-along", 6, True)
+        assert app.core.registry.is_probe(record, 6) and not app.core.registry.is_probe(record, 7)
+        report = DeviceOnlyReport(
+            device_id="cam-along",
+            model_id=fomo.graph.model_id,
+            records=(OfflineRecord(seq=1, cut=n, started_at_s=1.0, device_seconds=0.04),),
+            seq=1,
+        )
+        app.core.registry.publish_cut("cam-along", 6, True)
+        ack = decode(app.core.handle_frame(encode(report), 1000.0).frame)  # type: ignore[arg-type]
+        assert isinstance(ack, OfflineAck)
+        assert ack.next_probe is (ack.next_cut == record.next_cut and record.next_probe)
+        app.core.registry.publish_cut("cam-along", 6, True)
+        status, plain = _call(app, fomo.request(3, device_id="cam-along", seq=3))
+        assert isinstance(plain, InferResponse) and (plain.next_cut, plain.next_probe) == (6, True)
+        planned = record.planned
+        probe = replace(fomo.request(6, device_id="cam-along", seq=4), alongside=True)
+        status, reply = _call(app, probe)
+        assert status == 200 and isinstance(reply, InferResponse)
+        assert np.array_equal(reply.tensors[0].array, fomo.expected)
+        assert record.planned == planned + 1, "planned with the probe's measurements at once"
+        assert reply.next_probe is (record.next_probe and reply.next_cut == record.next_cut)
+        (stats,) = app.core.registry.stats()
+        assert stats.probes_alongside == 1 and stats.split_inferences == 1
+        assert stats.inferences == 2, "the reported device-only one and the plain cut-3 one"
+    finally:
+        app.stop()
+    rows = read_telemetry(tmp_path / "telemetry.sqlite")
+    assert [(r["seq"], r["outcome"]) for r in rows] == [(1, "device_only"), (3, "split")]

@@ -34,6 +34,9 @@ class HeadRun:
     device_s: float
     op_seconds: tuple[float, ...] | None
     """Per-op seconds of ops [0, cut) when this run was profiled."""
+    kept: dict[str, np.ndarray] | None = None
+    """The crossing tensors of the earlier cut ``run_head`` was asked to keep, which an op by
+    op run passes on its way (a probe sent alongside this run)."""
 
 
 def resolve_model_source(model: str) -> Path:
@@ -150,15 +153,29 @@ class CutArtefacts:
         return array
 
     def run_head(
-        self, cut: int, array: np.ndarray, *, profile: bool, clock: Callable[[], float]
+        self,
+        cut: int,
+        array: np.ndarray,
+        *,
+        profile: bool,
+        clock: Callable[[], float],
+        keep: int | None = None,
     ) -> HeadRun:
-        """Run ops [0, cut): timed as a whole, or op by op when ``profile`` is set."""
+        """Run ops [0, cut): timed as a whole, or op by op when ``profile`` is set. ``keep``
+        (a cut before ``cut``, with ``profile``): also return that cut's crossing tensors."""
+        if keep is not None and not (profile and 0 <= keep < cut):
+            raise ExecutionError(
+                f"keeping cut {keep}'s tensors needs an op by op run of a later cut, not {cut}"
+            )
         if cut == 0:
             return HeadRun(tensors={self.input_name: array}, device_s=0.0, op_seconds=())
         if profile:
-            outputs, op_seconds = self._run_chain(cut, array)
+            outputs, op_seconds, kept = self._run_chain(cut, array, keep)
             return HeadRun(
-                tensors=dict(outputs), device_s=float(sum(op_seconds)), op_seconds=tuple(op_seconds)
+                tensors=dict(outputs),
+                device_s=float(sum(op_seconds)),
+                op_seconds=tuple(op_seconds),
+                kept=kept,
             )
         executor = self._heads[cut]
         assert executor is not None
@@ -193,8 +210,11 @@ class CutArtefacts:
             for name, array, scale, zero_point in self.wire_params(cut, arrays)
         )
 
-    def _run_chain(self, cut: int, array: np.ndarray) -> tuple[dict[str, np.ndarray], list[float]]:
-        """Ops [0, cut) one by one, timing each invoke; returns the cut's crossing tensors."""
+    def _run_chain(
+        self, cut: int, array: np.ndarray, keep: int | None = None
+    ) -> tuple[dict[str, np.ndarray], list[float], dict[str, np.ndarray] | None]:
+        """Ops [0, cut) one by one, timing each invoke; returns the cut's crossing tensors,
+        the op times and (``keep``) the crossing tensors of cut ``keep``."""
         if self._chain is None:
             self._chain = []
             for index in range(self.graph.num_ops):
@@ -202,13 +222,16 @@ class CutArtefacts:
                 self._chain.append((SegmentExecutor(data), in_names))
         live: dict[str, np.ndarray] = {self.input_name: array}
         op_seconds: list[float] = []
-        for executor, in_names in self._chain[:cut]:
+        kept: dict[str, np.ndarray] | None = None
+        for index, (executor, in_names) in enumerate(self._chain[:cut]):
+            if index == keep:
+                kept = {name: live[name] for name in self._crossing_names(index)}
             executor.set_inputs({name: live[name] for name in in_names})
             started_s = time.perf_counter()
             executor.invoke()
             op_seconds.append(time.perf_counter() - started_s)
             live.update(executor.get_outputs())
-        return {name: live[name] for name in self._crossing_names(cut)}, op_seconds
+        return {name: live[name] for name in self._crossing_names(cut)}, op_seconds, kept
 
     def _crossing_names(self, cut: int) -> tuple[str, ...]:
         if cut == self.graph.num_ops:

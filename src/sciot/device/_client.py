@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from sciot.device._alongside import ProbeAlongside
 from sciot.device._artefacts import CutArtefacts, HeadRun
 from sciot.device._config import DeviceConfig
 from sciot.device._exchange import CallFailed, Exchange, RoundTrip, describe
@@ -38,7 +39,7 @@ from sciot.device._registration import (
 from sciot.device._session import Action, Backoff, Session, SessionEvent, SessionState
 from sciot.device._uploader import ReportUploader
 from sciot.errors import SciotError, WireError
-from sciot.planner import went_local
+from sciot.planner import runs_alongside, went_local
 from sciot.transport import ClientTransport
 from sciot.wire import (
     InferRequest,
@@ -125,6 +126,10 @@ class DeviceClient:
         self._batch = self._uploads.batch
         self._offline_since_s: float | None = None
         self._started = False
+        self._alongside: int | None = None
+        """A probe to send alongside the next inference, if it runs device-only."""
+        self._probe: ProbeAlongside | None = None
+        """The probe alongside in flight (one at a time)."""
 
     # ------------------------------------------------------------------------ public surface
 
@@ -162,12 +167,16 @@ class DeviceClient:
 
     def infer(self, data: np.ndarray | Mapping[str, np.ndarray]) -> InferenceOutcome:
         """Run one inference: split with the edge if possible, else wholly on the device."""
+        self._collect_probe()
         if self._exchange.newer_model:
             self._update_model()
         array = self.artefacts.prepare_input(data)
         started_s = self._clock()
         self._seq += 1
         seq = self._seq
+        # A probe goes out with this inference if it runs device-only; a move to a split cut
+        # since the probe was asked for makes it moot.
+        alongside, self._alongside = self._alongside, None
         action = self._session.next_action(started_s)
         if action is Action.REGISTER and self._register(started_s, raise_refusal=False):
             action = Action.CALL
@@ -184,7 +193,9 @@ class DeviceClient:
             return self._finish(self._run_local(seq, array, started_s, reason))
         forced_local = self._forced_local()
         if forced_local or self._cut == num_ops:
-            return self._finish(self._run_device_only(seq, array, started_s, forced_local))
+            return self._finish(
+                self._run_device_only(seq, array, started_s, forced_local, alongside)
+            )
         try:
             outcome = self._run_split(seq, array, started_s)
         except CallFailed as exc:
@@ -200,6 +211,7 @@ class DeviceClient:
         failure (the rest stay queued). ``force`` makes one attempt even during a backoff
         wait."""
         before = self._stats.uploaded + self._stats.reported
+        self._collect_probe(wait=True)
         if force and (len(self._queue) > 0 or len(self._batch) > 0):
             self._session.retry_now(self._clock())
         while len(self._queue) > 0 or len(self._batch) > 0:
@@ -309,6 +321,7 @@ class DeviceClient:
         self._profiled_cuts.clear()
         self._op_profile = None
         self._cut = artefacts.num_ops  # device-only until the edge plans the new version
+        self._alongside = None  # a probe of the old version's cut
         self.model_updates += 1
         self._log.info(
             "%s: model %s -> %s (%d ops)",
@@ -359,7 +372,7 @@ class DeviceClient:
             raise CallFailed(f"edge returned tensors {sorted(outputs)}, expected {expected}")
         network_s = max(0.0, trip.elapsed_s - reply.edge_seconds)
         self._exchange.last_transfer = trip.transfer(reply.edge_seconds)
-        self._adopt_cut(reply.next_cut)
+        self._adopt_cut(reply.next_cut, reply.next_probe)
         if went_local(cut, self._cut, self.artefacts.num_ops):
             self._batch.hurry()  # a one-shot probe of device-only is heard of at once
         return InferenceOutcome(
@@ -375,16 +388,24 @@ class DeviceClient:
         )
 
     def _run_device_only(
-        self, seq: int, array: np.ndarray, started_s: float, forced_local: bool
+        self,
+        seq: int,
+        array: np.ndarray,
+        started_s: float,
+        forced_local: bool,
+        alongside: int | None = None,
     ) -> InferenceOutcome:
         """The whole model on the device by decision: no round trip on this inference's path.
 
         Its record joins the batch; only the inference that makes the batch due pays for the
-        report's round trip, whose ack may move the device back to a split cut.
+        report's round trip, whose ack may move the device back to a split cut. With a probe
+        ``alongside``, the run is op by op and the probe's tensors go out after it, on their
+        own thread.
         """
         num_ops = self.artefacts.num_ops
         started_at_s = self._wall_clock()
-        head = self._run_head(num_ops, array, profile=forced_local or self._should_profile(num_ops))
+        profile = alongside is not None or forced_local or self._should_profile(num_ops)
+        head = self._run_head(num_ops, array, profile=profile, keep=alongside)
         record = self._local_record(
             seq, head, started_at_s, "device-only", with_result=self.config.report_results
         )
@@ -393,6 +414,8 @@ class DeviceClient:
         report = self._uploads.report_device_only() if due else None
         # A failed report queued this inference's record for upload: a local fallback.
         failed = isinstance(report, str)
+        if alongside is not None and not failed:
+            self._send_probe(alongside, head, seq)
         trip = report if isinstance(report, RoundTrip) else None
         return InferenceOutcome(
             outputs=head.tensors,
@@ -454,8 +477,57 @@ class DeviceClient:
     def _call_ok(self) -> None:
         self._session.handle(SessionEvent.CALL_OK, self._clock())
 
-    def _run_head(self, cut: int, array: np.ndarray, *, profile: bool) -> HeadRun:
-        head = self._head.run(cut, array, profile=profile, clock=self._clock)
+    def _send_probe(self, cut: int, head: HeadRun, seq: int) -> None:
+        """Send cut ``cut``'s tensors, kept by the whole-model run ``head`` of inference
+        ``seq``, as a probe alongside it, under that inference's sequence number (the
+        reply is collected by :meth:`_collect_probe`). Inference sequence numbers stay
+        gap-free; a report of the same inference shares the number, as a registration and a
+        report can, and transports that match replies by it check the reply's type too."""
+        if head.kept is None or head.op_seconds is None:
+            return
+        try:
+            request = InferRequest(
+                device_id=self.config.device_id,
+                model_id=self.artefacts.model_id,
+                seq=seq,
+                cut=cut,
+                tensors=self.artefacts.wire_tensors(cut, head.kept),
+                device_seconds=float(sum(head.op_seconds[:cut])),
+                last_transfer=self._exchange.last_transfer,
+                sent_at_s=self._wall_clock(),
+                alongside=True,
+            )
+        except WireError as exc:
+            self._log.warning("%s: no probe at cut %d: %s", self.config.device_id, cut, exc)
+            return
+        self._exchange.last_transfer = None  # this request carries it
+        encoding = self.config.crossing.encoding(cut, self.artefacts.num_ops)
+        self._probe = ProbeAlongside(self._exchange, request, encoding)
+        self._stats.probes_alongside += 1
+
+    def _collect_probe(self, *, wait: bool = False) -> None:
+        """Take in the reply to the probe alongside, if it came (``wait``: up to the timeout):
+        its network time for the next message to carry and the next cut it brings; a failed
+        probe is a failed call, as it would be in place of an inference."""
+        probe = self._probe
+        waited_s = self.config.timeout_s + 1.0  # its round trip is bounded by the timeout
+        if probe is None or not (probe.done or (wait and probe.wait(waited_s))):
+            return
+        self._probe = None
+        outcome = probe.outcome()
+        if isinstance(outcome, CallFailed):
+            self._call_failed(outcome)
+            return
+        trip, reply = outcome
+        self._exchange.last_transfer = trip.transfer(reply.edge_seconds)
+        self._adopt_cut(reply.next_cut, reply.next_probe)
+        if went_local(reply.cut, self._cut, self.artefacts.num_ops):
+            self._batch.hurry()  # that decision lacked this round trip: report it at once
+
+    def _run_head(
+        self, cut: int, array: np.ndarray, *, profile: bool, keep: int | None = None
+    ) -> HeadRun:
+        head = self._head.run(cut, array, profile=profile, clock=self._clock, keep=keep)
         if profile:
             self._profiled_cuts.add(cut)
         return head
@@ -477,7 +549,15 @@ class DeviceClient:
             self._offline_since_s = now_s
         self._status.went_offline(exc, retry_s)
 
-    def _adopt_cut(self, cut: int) -> None:
+    def _adopt_cut(self, cut: int, probe: bool = False) -> None:
+        """Use ``cut`` from the next inference on; a probe told to a device-only device is
+        sent alongside its next inference instead (:func:`~sciot.planner.runs_alongside`)."""
+        if runs_alongside(self._cut, cut, probe, self.artefacts.num_ops) and self.artefacts.usable(
+            cut
+        ):
+            if self._probe is None:
+                self._alongside = cut
+            return
         if cut == self._cut:
             return
         if not self.artefacts.usable(cut):

@@ -9,6 +9,7 @@ measurement, which the next request carries to the edge's link estimator.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,6 +77,9 @@ class Exchange:
         """The edge's bound, learnt at registration."""
         self.last_transfer: TransferSample | None = None
         self._clock = clock
+        # A probe sent alongside a device-only inference makes its round trip on a thread of
+        # its own: one request at a time goes over the transport (none is safe for more).
+        self._one_at_a_time = threading.Lock()
         self.newer_model = False
         """Set once a reply carried the newer-model notice; the client clears it when it
         has moved to the newer version."""
@@ -109,12 +113,13 @@ class Exchange:
                 f"{what} of {len(payload)} bytes exceeds the edge's "
                 f"max_frame_bytes={self.edge_max_frame_bytes}"
             )
-        sent_s = self._clock()
-        try:
-            reply_bytes = self.transport.request(payload, timeout_s=self.timeout_s)
-        except TransportError as exc:
-            raise CallFailed(f"edge unreachable: {exc}") from exc
-        elapsed_s = self._clock() - sent_s
+        with self._one_at_a_time:
+            sent_s = self._clock()
+            try:
+                reply_bytes = self.transport.request(payload, timeout_s=self.timeout_s)
+            except TransportError as exc:
+                raise CallFailed(f"edge unreachable: {exc}") from exc
+            elapsed_s = self._clock() - sent_s
         try:
             reply = decode(
                 reply_bytes, max_frame_bytes=max(self.edge_max_frame_bytes, len(payload))

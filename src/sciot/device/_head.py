@@ -15,6 +15,7 @@ computation so the planner sees it. On the device it is one draw per op of the h
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -31,7 +32,9 @@ _PROFILE_RUNS = 3
 class HeadRunner(Protocol):
     """Runs heads and measures the device's per-op prior for registration."""
 
-    def run(self, cut: int, array: np.ndarray, *, profile: bool, clock: Clock) -> HeadRun: ...
+    def run(
+        self, cut: int, array: np.ndarray, *, profile: bool, clock: Clock, keep: int | None = None
+    ) -> HeadRun: ...
 
     def op_profile(self, clock: Clock) -> tuple[float, ...]: ...
 
@@ -42,9 +45,11 @@ class LocalHead:
     def __init__(self, artefacts: CutArtefacts) -> None:
         self.artefacts = artefacts
 
-    def run(self, cut: int, array: np.ndarray, *, profile: bool, clock: Clock) -> HeadRun:
+    def run(
+        self, cut: int, array: np.ndarray, *, profile: bool, clock: Clock, keep: int | None = None
+    ) -> HeadRun:
         try:
-            return self.artefacts.run_head(cut, array, profile=profile, clock=clock)
+            return self.artefacts.run_head(cut, array, profile=profile, clock=clock, keep=keep)
         except SciotError:
             raise
         except Exception as exc:  # LiteRT raises plain RuntimeError / ValueError
@@ -90,8 +95,10 @@ class ConfiguredSlowdown(LocalHead):
         self._rng = rng
         self._sleep = sleep
 
-    def run(self, cut: int, array: np.ndarray, *, profile: bool, clock: Clock) -> HeadRun:
-        head = super().run(cut, array, profile=profile, clock=clock)
+    def run(
+        self, cut: int, array: np.ndarray, *, profile: bool, clock: Clock, keep: int | None = None
+    ) -> HeadRun:
+        head = super().run(cut, array, profile=profile, clock=clock, keep=keep)
         if cut == 0:
             return head
         return self._with_delay(self._slowed(head), cut)
@@ -110,7 +117,7 @@ class ConfiguredSlowdown(LocalHead):
         op_seconds = head.op_seconds
         if op_seconds:
             op_seconds = tuple(s * factor for s in op_seconds)
-        return HeadRun(tensors=head.tensors, device_s=head.device_s * factor, op_seconds=op_seconds)
+        return replace(head, device_s=head.device_s * factor, op_seconds=op_seconds)
 
     def _with_delay(self, head: HeadRun, cut: int) -> HeadRun:
         if self._delay is None:
@@ -120,11 +127,7 @@ class ConfiguredSlowdown(LocalHead):
         op_seconds = head.op_seconds
         if op_seconds:
             op_seconds = tuple(float(s) for s in np.asarray(op_seconds) + extra_s)
-        return HeadRun(
-            tensors=head.tensors,
-            device_s=head.device_s + float(extra_s.sum()),
-            op_seconds=op_seconds,
-        )
+        return replace(head, device_s=head.device_s + float(extra_s.sum()), op_seconds=op_seconds)
 
 
 def head_runner_for(

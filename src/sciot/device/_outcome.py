@@ -90,6 +90,8 @@ class DeviceStats:
     cuts: Mapping[int, int] = field(default_factory=dict)
     latency: LatencySummary = field(default_factory=LatencySummary)
     split_latency: LatencySummary = field(default_factory=LatencySummary)
+    probes_alongside: int = 0
+    """Probes sent alongside device-only inferences (answered or not); not inferences."""
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view (for ``sciot device --json`` and the demo summary)."""
@@ -107,6 +109,7 @@ class DeviceStats:
             "failures": self.failures,
             "registrations": self.registrations,
             "reported": self.reported,
+            "probes_alongside": self.probes_alongside,
             "cuts": {str(cut): count for cut, count in sorted(self.cuts.items())},
             "latency_ms": _latency_dict(self.latency),
             "split_latency_ms": _latency_dict(self.split_latency),
@@ -149,6 +152,7 @@ class StatsRecorder:
         "failures",
         "inferences",
         "local_fallbacks",
+        "probes_alongside",
         "registrations",
         "reported",
         "split",
@@ -165,6 +169,7 @@ class StatsRecorder:
         self.reported = 0
         self.failures = 0
         self.registrations = 0
+        self.probes_alongside = 0
         self.cuts: Counter[int] = Counter()
         self._latency_s: deque[float] = deque(maxlen=window)
         self._split_latency_s: deque[float] = deque(maxlen=window)
@@ -203,6 +208,7 @@ class StatsRecorder:
             cuts=MappingProxyType(dict(self.cuts)),
             latency=summarise_latency(np.fromiter(self._latency_s, dtype=np.float64)),
             split_latency=summarise_latency(np.fromiter(self._split_latency_s, dtype=np.float64)),
+            probes_alongside=self.probes_alongside,
         )
 
 

@@ -51,7 +51,7 @@ class ReportUploader:
         wall_clock: Callable[[], float],
         on_ok: Callable[[], None],
         on_failed: Callable[[CallFailed], None],
-        adopt_cut: Callable[[int], None],
+        adopt_cut: Callable[[int, bool], None],
         logger: logging.Logger,
     ) -> None:
         self.config = config
@@ -125,7 +125,7 @@ class ReportUploader:
         self.queue.confirm()
         accepted = self._accepted(reply, len(batch), "offline")
         self._stats.uploaded += accepted
-        self._adopt_cut(reply.next_cut)
+        self._adopt_cut(reply.next_cut, reply.next_probe)
         self._log.info(
             "%s: uploaded %d offline inferences (%d still queued)",
             self.config.device_id,
@@ -198,7 +198,7 @@ class ReportUploader:
             if round_trip_moved(self._last_report_s, sample.seconds):
                 self.batch.hurry()  # the edge hears this round trip only with the next report
             self._last_report_s = sample.seconds
-            self._adopt_cut(reply.next_cut)
+            self._adopt_cut(reply.next_cut, reply.next_probe)
             records = records[count:]
         return trip
 

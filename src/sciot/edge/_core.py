@@ -428,12 +428,15 @@ class EdgeCore:
             record.unpaired = (cut, msg.device_seconds + at_edge_s)
         else:
             latencies.append((cut, msg.device_seconds))
+        # A probe alongside a whole-model inference: the head's op times come with that
+        # inference's record in the device's next report, so they are not fed twice.
+        head_known = msg.device_op_seconds or msg.alongside
         self.mailbox.post(
             msg.device_id,
             model,
             now_s,
-            device_op_seconds=(msg.device_op_seconds,),
-            head=None if msg.device_op_seconds else (cut, msg.device_seconds),
+            device_op_seconds=() if msg.alongside else (msg.device_op_seconds,),
+            head=None if head_known else (cut, msg.device_seconds),
             edge_ops=model.edge_op_seconds(cut, edge_s) if cut < model.num_ops else None,
             edge_wait_s=waited_s if cut < model.num_ops else None,
             transfer=transfer,
@@ -456,8 +459,14 @@ class EdgeCore:
                 tensors=results,
                 edge_seconds=at_edge_s,
                 sent_at_s=now_s,
+                next_probe=self.registry.is_probe(record, next_cut),
             )
         )
+        if msg.alongside:  # no inference: the device reports it as the device-only one
+            self.registry.count_probe(
+                record, uplink_bytes=uplink_bytes, downlink_bytes=len(frame), now_s=now_s
+            )
+            return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
         self.registry.count_inference(
             record,
             cut=cut,
@@ -541,7 +550,8 @@ class EdgeCore:
             edge_s=0.0,
             outcome="device_only",
         )
-        frame = report_ack(msg, model_id, next_cut, now_s)
+        next_probe = self.registry.is_probe(record, next_cut)
+        frame = report_ack(msg, model_id, next_cut, now_s, next_probe=next_probe)
         self.registry.count_downlink(record, len(frame))
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
 

@@ -70,6 +70,8 @@ class DeviceRecord:
     planned: int = 0
     offline_backlog: int = 0
     """Offline records the device said were still queued, in its latest report."""
+    probes_alongside: int = 0
+    """Probes the device sent alongside an inference it ran whole (not inferences)."""
     recent_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     """End-to-end seconds of the latest inferences the edge served or was told of."""
 
@@ -106,6 +108,8 @@ class EdgeDeviceStats:
     """The transport of the device's latest accepted frame ("" when not told)."""
     offline_backlog: int = 0
     """Offline records still queued on the device, as its latest report said."""
+    probes_alongside: int = 0
+    """Probes sent alongside device-only inferences (their bytes are in the byte counts)."""
 
 
 class DeviceRegistry:
@@ -228,6 +232,23 @@ class DeviceRegistry:
         """Whether ``record``'s request at ``cut`` runs the probe published for it."""
         with self._lock:
             return ran_probe(record.next_cut, record.next_probe, cut)
+
+    def is_probe(self, record: DeviceRecord, cut: int) -> bool:
+        """Whether ``cut``, about to be sent to ``record``'s device, is the published probe
+        (the reply's probe bit)."""
+        with self._lock:
+            return record.next_probe and record.next_cut == cut
+
+    def count_probe(
+        self, record: DeviceRecord, *, uplink_bytes: int, downlink_bytes: int, now_s: float
+    ) -> None:
+        """A probe sent alongside an inference the device ran whole: its bytes, no inference
+        (the device reports that one as device-only)."""
+        with self._lock:
+            record.probes_alongside += 1
+            record.last_seen_s = now_s
+            record.uplink_bytes += uplink_bytes
+            record.downlink_bytes += downlink_bytes
 
     def count_refusal(self, reason: str, device_id: str) -> None:
         with self._lock:
@@ -361,6 +382,7 @@ def _snapshot(r: DeviceRecord) -> EdgeDeviceStats:
         p95_ms=_percentile_ms(recent, 0.95),
         transport=r.transport,
         offline_backlog=r.offline_backlog,
+        probes_alongside=r.probes_alongside,
     )
 
 

@@ -52,8 +52,11 @@ def admission_refusal(
     return None
 
 
-def report_ack(msg: LocalReport, model_id: str, next_cut: int, now_s: float) -> bytes:
-    """The acknowledgement of a report: how many records were taken, and the next cut."""
+def report_ack(
+    msg: LocalReport, model_id: str, next_cut: int, now_s: float, *, next_probe: bool = False
+) -> bytes:
+    """The acknowledgement of a report: how many records were taken, and the next cut
+    (``next_probe``: it is a probe)."""
     return encode(
         OfflineAck(
             device_id=msg.device_id,
@@ -62,6 +65,7 @@ def report_ack(msg: LocalReport, model_id: str, next_cut: int, now_s: float) -> 
             accepted=len(msg.records),
             next_cut=next_cut,
             sent_at_s=now_s,
+            next_probe=next_probe,
         )
     )
 
