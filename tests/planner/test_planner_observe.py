@@ -206,22 +206,35 @@ def test_a_report_ack_carries_the_cut_planned_with_its_batch() -> None:
 
 
 def test_a_probe_runs_once_and_a_move_to_device_only_is_reported_at_once() -> None:
-    """A device that heard a probe where no round follows before its reply (a device-only
-    device hears decisions in report acks) runs it once: the round runs before the probe's
-    reply, which carries its decision, not the probe again; and that decision being
-    device-only, the first device-only inference is reported at once, not a report
-    interval later."""
-    planner = Planner(SPACE, ProbingFirst(2, SPACE.num_ops))
+    """A device that heard a probe where no round follows before its reply (a registering
+    device, a device-only one hearing decisions in report acks) runs it once: the round
+    runs before the probe's reply, which carries its decision, not the probe again; and
+    that decision being device-only, the next device-only inference is reported at once,
+    not a report interval later. A device starting at device-only sends that probe
+    alongside its first inference."""
+    n = SPACE.num_ops
+    planner = Planner(SPACE, ProbingFirst(2, n))
     channel = _channel(planner)
-    probe = channel.register(0.0)
-    assert probe.cut == 2 and probe.probe
-    _offload(channel, 2, done_s=0.1)
+    start = channel.register(0.0)
+    assert start.cut == n and channel.alongside == 2 and channel.published is not None
+    assert channel.published.probe
+    assert channel.take_alongside(n) == 2
+    channel.sent_alongside()
+    channel.offloaded(
+        cut=2,
+        done_s=0.1,
+        device_op_s=(),
+        tail_s=0.01,
+        transfer=Transfer(SPACE.crossing_bytes[2], 10, 0.006),
+        device_s=0.004,
+        alongside=True,
+    )
     after = channel.decision
-    assert after is not None and after.cut == SPACE.num_ops and not after.probe
-    assert planner.state("cam").device.count[:2].all(), "decided with the probe's head"
-    assert channel.device_only(started_s=0.1, device_op_s=[1e-3] * 4), "reported at once"
+    assert after is not None and after.cut == n and not after.probe
+    assert planner.state("cam").edge.count[2:].all(), "decided with the probe's tail"
+    assert channel.device_only(started_s=0.1, device_op_s=[1e-3] * n), "reported at once"
     channel.report(now_s=0.11, transfer=Transfer(300, 0, 0.002))
-    assert not channel.device_only(started_s=0.12, device_op_s=[1e-3] * 4), "then batched"
+    assert not channel.device_only(started_s=0.12, device_op_s=[1e-3] * n), "then batched"
     assert ran_probe(2, True, 2) and not ran_probe(2, True, 3) and not ran_probe(2, False, 2)
     assert went_local(2, 4, 4) and not went_local(4, 4, 4) and not went_local(2, 1, 4)
 

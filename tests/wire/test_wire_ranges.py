@@ -25,6 +25,7 @@ from sciot.wire import (
     OfflineAck,
     OfflineRecord,
     Register,
+    RegisterAck,
     Tensor,
     TensorEncoding,
     decode,
@@ -203,7 +204,7 @@ def test_implausibly_long_durations_are_refused(value: float) -> None:
 _FLAGS_AT = 26
 
 
-def test_the_probe_bit_travels_on_inference_frames_and_acks_only() -> None:
+def test_the_probe_bit_travels_on_inference_frames_and_the_replies_with_a_cut_only() -> None:
     """Header flag bit 2 (docs/wire.md, "Probe bit"): set from the message's field, read back
     into it, and refused on every other type; frames without it are unchanged."""
     t = Tensor(name="x", array=np.zeros(3, np.float32))
@@ -213,6 +214,9 @@ def test_the_probe_bit_travels_on_inference_frames_and_acks_only() -> None:
             device_id="d", model_id=MODEL, seq=1, cut=3, next_cut=5, tensors=(t,), next_probe=True
         ),
         OfflineAck(device_id="d", model_id=MODEL, accepted=1, next_cut=4, next_probe=True),
+        RegisterAck(
+            device_id="d", model_id=MODEL, num_ops=9, cut=4, max_frame_bytes=99, probe=True
+        ),
     )
     for message in flagged:
         frame = encode(message)
@@ -227,4 +231,6 @@ def test_the_probe_bit_travels_on_inference_frames_and_acks_only() -> None:
 
 
 def _probe_field(message: object) -> str:
+    if isinstance(message, RegisterAck):
+        return "probe"
     return "alongside" if isinstance(message, InferRequest) else "next_probe"

@@ -257,6 +257,7 @@ def _print_summary(stats: DeviceStats) -> None:
         ("split", str(stats.split)),
         ("device-only", str(stats.device_only)),
         ("reported (device-only)", str(stats.reported)),
+        ("probes alongside", str(stats.probes_alongside)),
         ("local fallbacks", str(stats.local_fallbacks)),
         ("uploaded (offline)", str(stats.uploaded)),
         ("still queued", str(stats.queued)),

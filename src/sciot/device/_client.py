@@ -276,7 +276,7 @@ class DeviceClient:
         # A configured initial cut wins over the edge's first suggestion, once; after that
         # (and after every re-registration) the edge decides.
         if self.config.initial_cut is None or self._stats.registrations > 1:
-            self._adopt_cut(ack.cut)
+            self._adopt_cut(ack.cut, ack.probe)
         if self._offline_since_s is None:
             self._status.registered(
                 self.config.edge_url, self.artefacts.model_id, self.artefacts.num_ops, self._cut
@@ -347,16 +347,8 @@ class DeviceClient:
         cut = self._cut
         head = self._run_head(cut, array, profile=self._should_profile(cut))
         try:
-            request = InferRequest(
-                device_id=self.config.device_id,
-                model_id=self.artefacts.model_id,
-                seq=seq,
-                cut=cut,
-                tensors=self.artefacts.wire_tensors(cut, head.tensors),
-                device_seconds=head.device_s,
-                device_op_seconds=head.op_seconds or (),
-                last_transfer=self._exchange.last_transfer,
-                sent_at_s=self._wall_clock(),
+            request = self._infer_request(
+                seq, cut, head.tensors, head.device_s, op_seconds=head.op_seconds or ()
             )
         except WireError as exc:
             raise CallFailed(f"cannot send cut {cut}: {exc}") from exc
@@ -486,16 +478,8 @@ class DeviceClient:
         if head.kept is None or head.op_seconds is None:
             return
         try:
-            request = InferRequest(
-                device_id=self.config.device_id,
-                model_id=self.artefacts.model_id,
-                seq=seq,
-                cut=cut,
-                tensors=self.artefacts.wire_tensors(cut, head.kept),
-                device_seconds=float(sum(head.op_seconds[:cut])),
-                last_transfer=self._exchange.last_transfer,
-                sent_at_s=self._wall_clock(),
-                alongside=True,
+            request = self._infer_request(
+                seq, cut, head.kept, float(sum(head.op_seconds[:cut])), alongside=True
             )
         except WireError as exc:
             self._log.warning("%s: no probe at cut %d: %s", self.config.device_id, cut, exc)
@@ -504,6 +488,31 @@ class DeviceClient:
         encoding = self.config.crossing.encoding(cut, self.artefacts.num_ops)
         self._probe = ProbeAlongside(self._exchange, request, encoding)
         self._stats.probes_alongside += 1
+
+    def _infer_request(
+        self,
+        seq: int,
+        cut: int,
+        arrays: Mapping[str, np.ndarray],
+        device_s: float,
+        *,
+        op_seconds: tuple[float, ...] = (),
+        alongside: bool = False,
+    ) -> InferRequest:
+        """The request of inference ``seq`` at ``cut``, carrying the last transfer sample
+        (a ``WireError`` when the tensors cannot travel)."""
+        return InferRequest(
+            device_id=self.config.device_id,
+            model_id=self.artefacts.model_id,
+            seq=seq,
+            cut=cut,
+            tensors=self.artefacts.wire_tensors(cut, arrays),
+            device_seconds=device_s,
+            device_op_seconds=op_seconds,
+            last_transfer=self._exchange.last_transfer,
+            sent_at_s=self._wall_clock(),
+            alongside=alongside,
+        )
 
     def _collect_probe(self, *, wait: bool = False) -> None:
         """Take in the reply to the probe alongside, if it came (``wait``: up to the timeout):

@@ -346,11 +346,17 @@ class EdgeCore:
                 "(limits.max_devices); retry later",
                 msg,
             )
-        cut = self.mailbox.first_cut(
+        cut, probe = self.mailbox.first_decision(
             msg.device_id, model, msg.profile.op_seconds, now_s, transport=transport
         )
         self.registry.register(
-            msg.device_id, model, kind=msg.profile.kind, cut=cut, now_s=now_s, source=source
+            msg.device_id,
+            model,
+            kind=msg.profile.kind,
+            cut=cut,
+            now_s=now_s,
+            source=source,
+            probe=probe,
         )
         ack = RegisterAck(
             device_id=msg.device_id,
@@ -360,6 +366,7 @@ class EdgeCore:
             cut=cut,
             max_frame_bytes=self.max_frame_bytes,
             sent_at_s=now_s,
+            probe=probe,
         )
         return Reply(status=200, frame=encode(ack))
 
@@ -602,7 +609,10 @@ class EdgeCore:
             edge_s=None,
             outcome="offline",
         )
-        return Reply(status=200, frame=report_ack(msg, model_id, next_cut, now_s))
+        next_probe = self.registry.is_probe(record, next_cut)
+        return Reply(
+            status=200, frame=report_ack(msg, model_id, next_cut, now_s, next_probe=next_probe)
+        )
 
     def _admit(self, msg: LocalReport, now_s: float) -> DeviceRecord | Reply:
         """The device's record, or the refusal of a report it cannot send (see

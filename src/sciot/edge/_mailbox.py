@@ -154,13 +154,25 @@ class PlannerMailbox:
         *,
         transport: str = "",
     ) -> int:
-        """A registering device's cut, decided at once from the profile it sent (with the
-        link estimates of the ``transport`` it registered over)."""
+        """A registering device's cut (see :meth:`first_decision`)."""
+        return self.first_decision(device_id, model, op_seconds, now_s, transport=transport)[0]
+
+    def first_decision(
+        self,
+        device_id: str,
+        model: ServedModel,
+        op_seconds: Sequence[float],
+        now_s: float,
+        *,
+        transport: str = "",
+    ) -> tuple[int, bool]:
+        """A registering device's cut and whether it is a probe, decided at once from the
+        profile it sent (with the link estimates of the ``transport`` it registered over)."""
         planner = self.planners[model.model_id]
         observed = Round(device_ops=dict(enumerate(op_seconds[: model.num_ops])))
         observed.transport = transport
         with self.planner_lock:
-            return self._feed(planner, device_id, model, now_s, observed)[0]
+            return self._feed(planner, device_id, model, now_s, observed)
 
     def post(
         self,

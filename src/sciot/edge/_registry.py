@@ -196,8 +196,10 @@ class DeviceRegistry:
         cut: int,
         now_s: float,
         source: str = "",
+        probe: bool = False,
     ) -> DeviceRecord:
-        """Add a device, or refresh it; a device registering another model starts afresh."""
+        """Add a device, or refresh it; a device registering another model starts afresh.
+        ``cut`` is the one its registration's ack carries (``probe``: a probe)."""
         with self._lock:
             record = self.devices.get(device_id)
             if record is None or record.model is not model:
@@ -213,7 +215,7 @@ class DeviceRegistry:
                 record.source = source
                 self._add_source(source)
             record.kind = kind
-            record.next_cut, record.next_probe = cut, False
+            record.next_cut, record.next_probe = cut, probe
             record.unpaired = None
             record.last_seen_s = now_s
         return record

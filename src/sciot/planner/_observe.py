@@ -31,7 +31,7 @@ planner the same things in the same order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -245,8 +245,12 @@ class ObservationChannel:
 
     def register(self, now_s: float) -> Decision:
         """The device registers: the planner's first decision is its first cut."""
-        self.published = self.decision = self.planner.decide(self.device_id, now_s)
+        self.published = self.decision = decision = self.planner.decide(self.device_id, now_s)
         self.rounds += 1
+        if runs_alongside(self.num_ops, decision.cut, decision.probe, self.num_ops):
+            # The device starts at device-only: the probe goes with its first inference.
+            self.alongside = decision.cut
+            self.decision = replace(decision, cut=self.num_ops, probe=False)
         return self.decision
 
     def _profiles(self, cut: int) -> bool:

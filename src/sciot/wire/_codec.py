@@ -34,7 +34,7 @@ VERSION = 1
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 FLAG_PROBE = 0x0004
 """Header flag bit 2: a probe sent alongside a local inference (``InferRequest``), or a
-next cut that is a probe (``InferResponse``, ``OfflineAck``)."""
+next cut that is a probe (``RegisterAck``, ``InferResponse``, ``OfflineAck``)."""
 ZLIB_LEVEL = 1  # fastest: activations are small and latency matters more than the last byte
 NO_CUT = 0xFFFF
 
@@ -190,6 +190,8 @@ def _header_flags(msg: Message) -> int:
         return FLAG_PROBE if msg.alongside else 0
     if isinstance(msg, InferResponse | OfflineAck):
         return FLAG_PROBE if msg.next_probe else 0
+    if isinstance(msg, RegisterAck):
+        return FLAG_PROBE if msg.probe else 0
     return 0
 
 

@@ -203,6 +203,7 @@ def _decode_register_ack(r: _Reader, h: _Header) -> Message:
         cut=h.required_cut(),
         max_frame_bytes=r.u32("max_frame_bytes"),
         sent_at_s=h.sent_at_s,
+        probe=h.probe,
     )
 
 
@@ -341,7 +342,12 @@ _DECODERS: dict[int, Callable[[_Reader, _Header], Message]] = {
 
 
 _PROBE_TYPES = frozenset(
-    (MessageType.INFER_REQUEST, MessageType.INFER_RESPONSE, MessageType.OFFLINE_ACK)
+    (
+        MessageType.REGISTER_ACK,
+        MessageType.INFER_REQUEST,
+        MessageType.INFER_RESPONSE,
+        MessageType.OFFLINE_ACK,
+    )
 )
 
 
@@ -419,7 +425,7 @@ def decode(
 def _decode_checked(data: bytes, max_tensor_bytes: int) -> Message:
     _, _, msg_type, _, seq, model_raw, cut, flags, sent_at_s, id_len = _HEADER.unpack_from(data)
     # Bit 1 (the newer-model notice) is allowed on replies; see sciot.wire._notice. Bit 2
-    # (a probe) on inference requests, inference replies and acks.
+    # (a probe) on inference requests and on the replies that carry a cut.
     allowed = FLAG_NEWER_MODEL if msg_type in NOTICE_TYPES else 0
     if msg_type in _PROBE_TYPES:
         allowed |= FLAG_PROBE

@@ -149,6 +149,9 @@ class RegisterAck:
     max_frame_bytes: int
     seq: int = 0
     sent_at_s: float = 0.0
+    probe: bool = False
+    """``cut`` is a probe (header flag bit 2): a device starting at device-only sends it
+    alongside its first inference instead of moving there."""
 
     def __post_init__(self) -> None:
         _check_common(self.device_id, self.seq, self.model_id, self.sent_at_s, allow_empty_id=False)
