@@ -79,13 +79,18 @@ class World:
             self._pending_share = min(0.95, float(self._cross_rng.uniform(0, 2 * share)))
         return self._pending_share
 
-    def _cross_s(self, payload_bytes: int, now_s: float, *, mean: bool = False) -> float:
+    def _cross_s(
+        self, payload_bytes: int, now_s: float, *, mean: bool = False, share: float | None = None
+    ) -> float:
         """Extra time other traffic costs a transfer on a fixed-rate link: this request's
-        draw, or (``mean``) its expectation over draws."""
+        draw, (``mean``) its expectation over draws, or the given ``share`` of the link."""
         if self.effects.cross_traffic <= 0 or not isinstance(self.env.link, LinkModel):
             return 0.0  # a trace link thins its opportunities instead
         _rtt, rate = self.env.link.at(now_s)
-        factor = _mean_cross_factor(self.effects.cross_traffic) if mean else 1 / (1 - self._taken())
+        if mean:
+            factor = _mean_cross_factor(self.effects.cross_traffic)
+        else:
+            factor = 1 / (1 - (self._taken() if share is None else share))
         return payload_bytes / rate * (factor - 1)
 
     def run(self, cut: int, now_s: float, rng: np.random.Generator) -> Realised:
@@ -112,26 +117,17 @@ class World:
     def probe_alongside(self, cut: int, sent_s: float) -> SentProbe:
         """The crossing tensors of ``cut`` sent at ``sent_s`` for their tail, while the
         device goes on alone: they join the link's queue and the edge's executor like any
-        request's, and nothing waits for the reply but the planner. Its draws come from a
-        generator of its own, so the requests' draws stay those every policy meets."""
+        request's, and nothing waits for the reply but the planner. Its draws (the tail's,
+        the link's, other traffic's share) come from a generator of its own, so the
+        requests' draws stay those every policy meets."""
         rng = self._probe_rng
         env, n = self.env, self.env.space.num_ops
         up, down = int(env.space.crossing_bytes[cut]), env.space.result_bytes
-        if env.link.is_down(sent_s):
-            return SentProbe(
-                cut=cut,
-                sent_s=sent_s,
-                done_s=sent_s + env.timeout_s,
-                tail_s=0.0,
-                wait_s=0.0,
-                network_s=env.timeout_s,
-                uplink_bytes=up,
-                downlink_bytes=0,
-                failed=True,
-            )
-        self.edge.advance(sent_s)
-        tail_s = float(env.edge.sample_op_s(cut, n, sent_s, rng).sum())
-        network_s = env.link.exchange_s(up, down, sent_s, tail_s, rng)
+        tail_s = network_s = math.inf
+        if not env.link.is_down(sent_s):
+            self.edge.advance(sent_s)
+            tail_s = float(env.edge.sample_op_s(cut, n, sent_s, rng).sum())
+            network_s = env.link.exchange_s(up, down, sent_s, tail_s, rng)
         if network_s + tail_s >= env.timeout_s:  # as a request's: waits come on top
             return SentProbe(
                 cut=cut,
@@ -144,8 +140,10 @@ class World:
                 downlink_bytes=0,
                 failed=True,
             )
-        network_s += self.effects.overhead_s(up + down) + self._cross_s(up + down, sent_s)
-        self._pending_share = None  # its draw of other traffic is its own
+        share = min(0.95, float(rng.uniform(0, 2 * self.effects.cross_traffic)))
+        network_s += self.effects.overhead_s(up + down) + self._cross_s(
+            up + down, sent_s, share=share
+        )
         wait_s = self.edge.serve(sent_s + network_s / 2, tail_s)
         return SentProbe(
             cut=cut,

@@ -45,19 +45,21 @@ def frame_seq(frame: bytes | bytearray | memoryview) -> int:
     return int(_U64.unpack_from(frame, _SEQ_OFFSET)[0])
 
 
-# Which reply types answer which request types (docs/wire.md's type numbers); an error
-# frame (7) answers any request.
+# Which reply type answers which request type (docs/wire.md's type numbers).
 _ANSWERED_BY = {1: 2, 3: 4, 5: 6, 8: 6}
-_ERROR_TYPE = 7
+_REPLY_TYPES = frozenset(_ANSWERED_BY.values())
 
 
 def answers(request: bytes | bytearray | memoryview, reply: bytes | bytearray | memoryview) -> bool:
-    """Whether ``reply``'s type is one that answers ``request``'s. Two frames of a device can
-    share a sequence number (a report and the probe sent alongside the same inference), so a
-    late copy of one's reply must not be taken for the other's."""
+    """Whether ``reply`` may answer ``request``: anything but the reply type of *another*
+    request type (an error frame answers any request; an echo server's copy is its own).
+    Two frames of a device can share a sequence number (a report and the probe sent
+    alongside the same inference), so a late copy of one's reply must not be taken for the
+    other's."""
     if len(request) < MIN_FRAME_BYTES or len(reply) < MIN_FRAME_BYTES:
-        return False
-    return reply[3] == _ERROR_TYPE or _ANSWERED_BY.get(request[3]) == reply[3]
+        return True  # not frames this check knows: the caller's matching stands
+    expected = _ANSWERED_BY.get(request[3])
+    return expected is None or reply[3] not in _REPLY_TYPES or reply[3] == expected
 
 
 def frame_device_id(frame: bytes | bytearray | memoryview) -> str:
