@@ -61,7 +61,10 @@ def test_sciot_device_runs_split_inference_over_each_transport(
     assert summary["inferences"] == 12
     assert summary["registrations"] >= 1
     assert summary["local_fallbacks"] == 0 and summary["lost"] == 0, summary
-    assert summary["split_inferences"] + summary["edge_only"] > 0, summary
+    # A tail ran on the edge over this transport: a split inference, or a probe the device
+    # sent alongside a device-only one while the planner was still learning the link.
+    split = summary["split_inferences"] + summary["edge_only"] + summary["probes_alongside"]
+    assert split > 0, summary
 
 
 def test_device_settings_pick_the_raw_transport_from_the_url() -> None:
