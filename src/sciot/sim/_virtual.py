@@ -147,16 +147,15 @@ class VirtualLoop:
                 predicted_s, reason = decision.predicted_s, decision.reason
                 alongside = channel.take_alongside(cut)
             realised = world.run(cut, now_s, rng)
-            extra_bytes = 0
+            along: SentProbe | None = None
             if client in channels:
                 channel = channels[client]
                 self._observe(channel, realised, rng, profiled=alongside is not None)
                 if alongside is not None and not realised.outcome.failed:
                     outcome = realised.outcome
-                    probe_sent = world.probe_alongside(alongside, now_s + outcome.latency_s)
+                    along = world.probe_alongside(alongside, now_s + outcome.latency_s)
                     channel.sent_alongside()
-                    sent[client] = (probe_sent, float(outcome.device_op_s[:alongside].sum()))
-                    extra_bytes = probe_sent.uplink_bytes + probe_sent.downlink_bytes
+                    sent[client] = (along, float(outcome.device_op_s[:alongside].sum()))
                     probe, reason = True, f"probe alongside device-only: cut {alongside}"
             rows.append(
                 rounded_row(
@@ -168,7 +167,7 @@ class VirtualLoop:
                         probe,
                         predicted_s * 1e3,
                         reason,
-                        extra_bytes=extra_bytes,
+                        alongside=along,
                     )
                 )
             )
@@ -248,16 +247,18 @@ class VirtualLoop:
         predicted_ms: float,
         reason: str,
         *,
-        extra_bytes: int = 0,
+        alongside: SentProbe | None = None,
     ) -> InferenceRow:
-        """One request's row; ``extra_bytes``: a probe sent alongside it (its radio energy
-        counts, its time does not)."""
+        """One request's row; a probe sent ``alongside`` it counts in its bytes and their
+        radio energy, not in its time."""
         outcome = realised.outcome
         rtt_s, rate = self.env.link.at(outcome.started_s)
         device_s, edge_s = outcome.device_s, outcome.edge_s
-        wire_bytes = (
-            outcome.uplink_bytes + outcome.downlink_bytes + outcome.report_bytes + extra_bytes
-        )
+        uplink, downlink = outcome.uplink_bytes, outcome.downlink_bytes
+        if alongside is not None:
+            uplink += alongside.uplink_bytes
+            downlink += alongside.downlink_bytes
+        wire_bytes = uplink + downlink + outcome.report_bytes
         energy_j = (
             self.energy.compute_w * device_s
             + self.energy.idle_w * (outcome.latency_s - device_s)
@@ -278,8 +279,8 @@ class VirtualLoop:
             network_ms=outcome.network_s * 1e3,
             queue_ms=realised.queue_s * 1e3,
             predicted_ms=predicted_ms,
-            uplink_bytes=outcome.uplink_bytes,
-            downlink_bytes=outcome.downlink_bytes,
+            uplink_bytes=uplink,
+            downlink_bytes=downlink,
             energy_mj=energy_j * 1e3,
             true_bytes_per_s=rate,
             true_rtt_ms=rtt_s * 1e3,
