@@ -346,7 +346,7 @@ def test_the_mailbox_merges_measurements_and_publishes_the_cut(edge: EdgeApp) ->
     mailbox = PlannerMailbox(
         [model], "adaptive", seed=0, publish=lambda d, c, t: published.append((d, c))
     )
-    first = mailbox.first_cut("cam-m", model, (1e-4,) * model.num_ops, 0.0)
+    first = mailbox.first_decision("cam-m", model, (1e-4,) * model.num_ops, 0.0)[0]
     assert 0 <= first <= model.num_ops
     for i in range(10):
         sample = TransferSample(uplink_bytes=1000 + i, downlink_bytes=100, seconds=0.001)

@@ -19,7 +19,7 @@ def test_a_head_total_without_per_op_times_moves_the_device_estimates(
 ) -> None:
     model = fomo_served
     mailbox = PlannerMailbox([model], "adaptive", seed=0, publish=lambda d, c, t: None)
-    mailbox.first_cut("cam-h", model, (1e-4,) * model.num_ops, 0.0)
+    mailbox.first_decision("cam-h", model, (1e-4,) * model.num_ops, 0.0)
     planner = mailbox.planners[model.model_id]
     before = list(planner.state("cam-h").device.mean_s)
     # The device slowed down as a whole: only the total of its whole-model run is reported.
@@ -55,7 +55,7 @@ def test_plan_now_runs_one_devices_round_and_publishes_its_cut(
         [model], "adaptive", seed=0, publish=lambda d, c, t: published.append((d, c))
     )
     for device_id in ("cam-a", "cam-b"):
-        mailbox.first_cut(device_id, model, (1e-4,) * model.num_ops, 0.0)
+        mailbox.first_decision(device_id, model, (1e-4,) * model.num_ops, 0.0)
     assert mailbox.plan_now("cam-a") is None, "nothing pending: no round"
     total = 1e-4 * model.num_ops
     for device_id in ("cam-a", "cam-b"):

@@ -51,7 +51,7 @@ def test_the_edge_never_publishes_a_blocked_cut(blocked_model: ServedModel) -> N
     mailbox = PlannerMailbox(
         [model], "explore-greedy", seed=0, publish=lambda _d, cut, _t: published.append(cut)
     )
-    cut = mailbox.first_cut("cam-b", model, (1e-3,) * model.num_ops, 0.0)
+    cut, _probe = mailbox.first_decision("cam-b", model, (1e-3,) * model.num_ops, 0.0)
     published.append(cut)
     for i in range(2 * model.num_ops + 4):
         head = tuple(1e-3 for _ in range(published[-1]))

@@ -145,18 +145,6 @@ class PlannerMailbox:
         with self.planner_lock:
             self.planners.pop(model_id, None)
 
-    def first_cut(
-        self,
-        device_id: str,
-        model: ServedModel,
-        op_seconds: Sequence[float],
-        now_s: float,
-        *,
-        transport: str = "",
-    ) -> int:
-        """A registering device's cut (see :meth:`first_decision`)."""
-        return self.first_decision(device_id, model, op_seconds, now_s, transport=transport)[0]
-
     def first_decision(
         self,
         device_id: str,
