@@ -386,7 +386,8 @@ def test_a_probe_alongside_is_measured_but_is_no_inference(tmp_path: Path, fomo:
         _register(app, fomo, "cam-along")
         record = app.core.registry.devices["cam-along"]
         app.core.registry.publish_cut("cam-along", 6, True)
-        assert app.core.registry.is_probe(record, 6) and not app.core.registry.is_probe(record, 7)
+        assert app.core.registry.runs_probe(record, 6)
+        assert not app.core.registry.runs_probe(record, 7)
         report = DeviceOnlyReport(
             device_id="cam-along",
             model_id=fomo.graph.model_id,

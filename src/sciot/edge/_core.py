@@ -466,7 +466,7 @@ class EdgeCore:
                 tensors=results,
                 edge_seconds=at_edge_s,
                 sent_at_s=now_s,
-                next_probe=self.registry.is_probe(record, next_cut),
+                next_probe=self.registry.runs_probe(record, next_cut),
             )
         )
         if msg.alongside:  # no inference: the device reports it as the device-only one
@@ -557,7 +557,7 @@ class EdgeCore:
             edge_s=0.0,
             outcome="device_only",
         )
-        next_probe = self.registry.is_probe(record, next_cut)
+        next_probe = self.registry.runs_probe(record, next_cut)
         frame = report_ack(msg, model_id, next_cut, now_s, next_probe=next_probe)
         self.registry.count_downlink(record, len(frame))
         return Reply(status=200, frame=frame, delay_s=self.delays.network_s())
@@ -609,7 +609,7 @@ class EdgeCore:
             edge_s=None,
             outcome="offline",
         )
-        next_probe = self.registry.is_probe(record, next_cut)
+        next_probe = self.registry.runs_probe(record, next_cut)
         return Reply(
             status=200, frame=report_ack(msg, model_id, next_cut, now_s, next_probe=next_probe)
         )

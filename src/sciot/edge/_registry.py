@@ -231,15 +231,10 @@ class DeviceRegistry:
                 record.planned += 1
 
     def runs_probe(self, record: DeviceRecord, cut: int) -> bool:
-        """Whether ``record``'s request at ``cut`` runs the probe published for it."""
+        """Whether ``cut`` is the probe published for ``record``'s device: a request at it
+        runs the probe, and a reply carrying it says so (its probe bit)."""
         with self._lock:
             return ran_probe(record.next_cut, record.next_probe, cut)
-
-    def is_probe(self, record: DeviceRecord, cut: int) -> bool:
-        """Whether ``cut``, about to be sent to ``record``'s device, is the published probe
-        (the reply's probe bit)."""
-        with self._lock:
-            return record.next_probe and record.next_cut == cut
 
     def count_probe(
         self, record: DeviceRecord, *, uplink_bytes: int, downlink_bytes: int, now_s: float
