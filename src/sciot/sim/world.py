@@ -39,7 +39,6 @@ class SentProbe:
     stopped waiting) and what the edge and the link did with it."""
 
     cut: int
-    sent_s: float
     done_s: float
     tail_s: float
     wait_s: float
@@ -75,9 +74,13 @@ class World:
         """The share of a fixed-rate link other traffic takes during the next request: drawn
         once per request, before it is decided, so the dynamic oracle sees the realised one."""
         if self._pending_share is None:
-            share = self.effects.cross_traffic
-            self._pending_share = min(0.95, float(self._cross_rng.uniform(0, 2 * share)))
+            self._pending_share = self._draw_share(self._cross_rng)
         return self._pending_share
+
+    def _draw_share(self, rng: np.random.Generator) -> float:
+        """The share of the link other traffic takes: uniform in ``[0, 2 * cross_traffic]``,
+        capped at 0.95 (what :func:`_mean_cross_factor` averages over)."""
+        return min(0.95, float(rng.uniform(0, 2 * self.effects.cross_traffic)))
 
     def _cross_s(
         self, payload_bytes: int, now_s: float, *, mean: bool = False, share: float | None = None
@@ -131,7 +134,6 @@ class World:
         if network_s + tail_s >= env.timeout_s:  # as a request's: waits come on top
             return SentProbe(
                 cut=cut,
-                sent_s=sent_s,
                 done_s=sent_s + env.timeout_s,
                 tail_s=0.0,
                 wait_s=0.0,
@@ -140,14 +142,13 @@ class World:
                 downlink_bytes=0,
                 failed=True,
             )
-        share = min(0.95, float(rng.uniform(0, 2 * self.effects.cross_traffic)))
+        share = self._draw_share(rng)
         network_s += self.effects.overhead_s(up + down) + self._cross_s(
             up + down, sent_s, share=share
         )
         wait_s = self.edge.serve(sent_s + network_s / 2, tail_s)
         return SentProbe(
             cut=cut,
-            sent_s=sent_s,
             done_s=sent_s + network_s + tail_s + wait_s,
             tail_s=tail_s,
             wait_s=wait_s,
