@@ -247,10 +247,8 @@ class ObservationChannel:
         """The device registers: the planner's first decision is its first cut."""
         self.published = self.decision = decision = self.planner.decide(self.device_id, now_s)
         self.rounds += 1
-        if runs_alongside(self.num_ops, decision.cut, decision.probe, self.num_ops):
-            # The device starts at device-only: the probe goes with its first inference.
-            self.alongside = decision.cut
-            self.decision = replace(decision, cut=self.num_ops, probe=False)
+        # The device starts at device-only: a probe goes with its first inference.
+        self._hold_probe(replace(decision, cut=self.num_ops, probe=False))
         return self.decision
 
     def _profiles(self, cut: int) -> bool:
