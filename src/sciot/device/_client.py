@@ -519,8 +519,10 @@ class DeviceClient:
         its network time for the next message to carry and the next cut it brings; a failed
         probe is a failed call, as it would be in place of an inference."""
         probe = self._probe
-        waited_s = self.config.timeout_s + 1.0  # its round trip is bounded by the timeout
-        if probe is None or not (probe.done or (wait and probe.wait(waited_s))):
+        if probe is None:
+            return
+        # Its round trip is bounded by the timeout; the second is slack for the thread.
+        if not (probe.done or (wait and probe.wait(self.config.timeout_s + 1.0))):
             return
         self._probe = None
         outcome = probe.outcome()
@@ -561,9 +563,8 @@ class DeviceClient:
     def _adopt_cut(self, cut: int, probe: bool = False) -> None:
         """Use ``cut`` from the next inference on; a probe told to a device-only device is
         sent alongside its next inference instead (:func:`~sciot.planner.runs_alongside`)."""
-        if runs_alongside(self._cut, cut, probe, self.artefacts.num_ops) and self.artefacts.usable(
-            cut
-        ):
+        along = runs_alongside(self._cut, cut, probe, self.artefacts.num_ops)
+        if along and self.artefacts.usable(cut):
             if self._probe is None:
                 self._alongside = cut
             return
