@@ -30,6 +30,18 @@ SPACE = SplitSpace(num_ops=4, crossing_bytes=(4000, 3000, 2000, 1000, 0), result
 PROFILE = (1e-3, 2e-3, 3e-3, 4e-3)
 
 
+def _decision(policy: str, cut: int, *, probe: bool = False, reason: str) -> Decision:
+    """A test policy's decision: only the cut, whether it probes, and why."""
+    chosen = CutCost(cut=cut, predicted_s=math.nan, cost=math.nan)
+    return Decision(
+        cut=cut,
+        predicted_s=math.nan,
+        probe=probe,
+        reason=reason,
+        explanation=Explanation(policy=policy, chosen=chosen),
+    )
+
+
 class Counting:
     """Cut = how many decisions came before, modulo the cuts: shows when each was made."""
 
@@ -37,14 +49,7 @@ class Counting:
 
     def decide(self, state: DeviceState, now_s: float) -> Decision:
         cut = state.requests % (state.space.num_ops + 1)
-        chosen = CutCost(cut=cut, predicted_s=math.nan, cost=math.nan)
-        return Decision(
-            cut=cut,
-            predicted_s=math.nan,
-            probe=False,
-            reason="count",
-            explanation=Explanation(policy=self.name, chosen=chosen),
-        )
+        return _decision(self.name, cut, reason="count")
 
 
 class Holding:
@@ -56,14 +61,7 @@ class Holding:
         self.cut = cut
 
     def decide(self, state: DeviceState, now_s: float) -> Decision:
-        chosen = CutCost(cut=self.cut, predicted_s=math.nan, cost=math.nan)
-        return Decision(
-            cut=self.cut,
-            predicted_s=math.nan,
-            probe=False,
-            reason="hold",
-            explanation=Explanation(policy=self.name, chosen=chosen),
-        )
+        return _decision(self.name, self.cut, reason="hold")
 
 
 class ProbingFirst:
@@ -77,14 +75,7 @@ class ProbingFirst:
     def decide(self, state: DeviceState, now_s: float) -> Decision:
         first = state.requests == 0
         cut = self.probe if first else self.then_cut
-        chosen = CutCost(cut=cut, predicted_s=math.nan, cost=math.nan)
-        return Decision(
-            cut=cut,
-            predicted_s=math.nan,
-            probe=first,
-            reason="probe" if first else "hold",
-            explanation=Explanation(policy=self.name, chosen=chosen),
-        )
+        return _decision(self.name, cut, probe=first, reason="probe" if first else "hold")
 
 
 def _channel(planner: Planner, fraction: float = 0.0) -> ObservationChannel:
@@ -97,14 +88,24 @@ def _channel(planner: Planner, fraction: float = 0.0) -> ObservationChannel:
     )
 
 
-def _offload(channel: ObservationChannel, cut: int, done_s: float, tail_s: float = 0.01) -> None:
+def _offload(
+    channel: ObservationChannel,
+    cut: int,
+    done_s: float,
+    tail_s: float = 0.01,
+    *,
+    alongside: bool = False,
+) -> None:
+    """A request at ``cut`` came back (``alongside``: a probe sent beside a device-only
+    inference, whose op times travel with that inference's record)."""
     channel.offloaded(
         cut=cut,
         done_s=done_s,
-        device_op_s=[0.002] * cut,
+        device_op_s=() if alongside else [0.002] * cut,
         tail_s=tail_s,
         transfer=Transfer(SPACE.crossing_bytes[cut], 10, 0.004 + cut * 1e-3),
         device_s=0.002 * cut,
+        alongside=alongside,
     )
 
 
@@ -220,15 +221,7 @@ def test_a_probe_runs_once_and_a_move_to_device_only_is_reported_at_once() -> No
     assert channel.published.probe
     assert channel.take_alongside(n) == 2
     channel.sent_alongside()
-    channel.offloaded(
-        cut=2,
-        done_s=0.1,
-        device_op_s=(),
-        tail_s=0.01,
-        transfer=Transfer(SPACE.crossing_bytes[2], 10, 0.006),
-        device_s=0.004,
-        alongside=True,
-    )
+    _offload(channel, 2, done_s=0.1, alongside=True)
     after = channel.decision
     assert after is not None and after.cut == n and not after.probe
     assert planner.state("cam").edge.count[2:].all(), "decided with the probe's tail"
@@ -284,14 +277,7 @@ class Scripted:
     def decide(self, state: DeviceState, now_s: float) -> Decision:
         cut, probe = self.plan[min(self.made, len(self.plan) - 1)]
         self.made += 1
-        chosen = CutCost(cut=cut, predicted_s=math.nan, cost=math.nan)
-        return Decision(
-            cut=cut,
-            predicted_s=math.nan,
-            probe=probe,
-            reason="scripted",
-            explanation=Explanation(policy=self.name, chosen=chosen),
-        )
+        return _decision(self.name, cut, probe=probe, reason="scripted")
 
 
 def test_a_device_only_device_sends_a_probe_alongside_and_stays_local() -> None:
@@ -308,15 +294,7 @@ def test_a_device_only_device_sends_a_probe_alongside_and_stays_local() -> None:
     assert channel.take_alongside(n) == 2 and channel.alongside is None
     channel.sent_alongside()
     device_samples = planner.state("cam").device.count.copy()
-    channel.offloaded(
-        cut=2,
-        done_s=0.05,
-        device_op_s=(),
-        tail_s=0.004,
-        transfer=Transfer(SPACE.crossing_bytes[2], 10, 0.006),
-        device_s=0.002,
-        alongside=True,
-    )
+    _offload(channel, 2, done_s=0.05, tail_s=0.004, alongside=True)
     state = planner.state("cam")
     assert channel.cut == n and channel.rounds == 3, "planned with the probe at once"
     assert np.array_equal(state.device.count, device_samples)
