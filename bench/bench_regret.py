@@ -205,6 +205,7 @@ def run(
                 "regret_sd": spread("regret"),
                 "regret_dynamic": mean("regret_dynamic"),
                 "regret_dynamic_sd": spread("regret_dynamic"),
+                "seed_means": {int(r["seed"]): float(r["mean_ms"]) for r in rows},  # type: ignore[call-overload, arg-type]
             }
         )
     converge = {}
@@ -242,6 +243,21 @@ def print_table(doc: dict[str, object]) -> list[str]:
     return lines
 
 
+def paired_difference(ours: dict[str, object], theirs: dict[str, object]) -> str:
+    """Adaptive minus a baseline, seed by seed (the same seed is the same world for both),
+    and whether the mean difference is clear of the seeds' spread: more than two standard
+    errors from zero. A difference inside it could go either way on other seeds."""
+    a: dict[int, float] = ours["seed_means"]  # type: ignore[assignment]
+    b: dict[int, float] = theirs["seed_means"]  # type: ignore[assignment]
+    diffs = np.array([a[s] - b[s] for s in sorted(a) if s in b])
+    shown = ", ".join(f"{d:+.2f}" for d in diffs)
+    if len(diffs) < 2:
+        return f"per seed {shown} ms"
+    se = float(np.std(diffs, ddof=1)) / math.sqrt(len(diffs))
+    clear = abs(float(diffs.mean())) > 2 * se
+    return f"per seed {shown} ms, " + ("clear of" if clear else "within") + " the seeds' spread"
+
+
 def verdicts(table: list[dict[str, object]]) -> list[str]:
     """Per (link, scenario): adaptive against the 10% target and against every baseline."""
     by: dict[tuple[object, object], dict[object, dict[str, object]]] = defaultdict(dict)
@@ -275,6 +291,8 @@ def verdicts(table: list[dict[str, object]]) -> list[str]:
                 f" by {mean - baselines[best_p]:.2f} ms; its {float(ours['probes']):.0f} "  # type: ignore[arg-type]
                 f"probes per run add {float(ours['probe_ms']):.2f} ms"  # type: ignore[arg-type]
             )
+        if verdict != "tied":
+            line += "; " + paired_difference(ours, rows[best_p])
         lines.append(line)
     return lines
 
