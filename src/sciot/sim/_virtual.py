@@ -107,7 +107,7 @@ class VirtualLoop:
     ) -> Coverage:
         config, world = self.config, self.world
         world.reset()
-        rng = np.random.default_rng([config.seed, zlib.crc32(self.scenario.name.encode())])
+        stream = [config.seed, zlib.crc32(self.scenario.name.encode())]
         clients = [f"client-{i}" for i in range(self.scenario.clients)]
         next_start = {c: i * 1e-3 for i, c in enumerate(clients)}
         done = dict.fromkeys(clients, 0)
@@ -146,6 +146,12 @@ class VirtualLoop:
                 cut, probe = decision.cut, decision.probe
                 predicted_s, reason = decision.predicted_s, decision.reason
                 alongside = channel.take_alongside(cut)
+            # Common random numbers: request i of a client meets the same draws under every
+            # policy. One generator for the whole run would hand a request the draws its
+            # predecessors left, so one probe more or less (a device-only request draws
+            # noise for every op, a split one for its head's) would shift every later draw
+            # and make two policies' runs differ by luck as much as by choice.
+            rng = np.random.default_rng([*stream, clients.index(client), done[client]])
             realised = world.run(cut, now_s, rng)
             along: SentProbe | None = None
             if client in channels:
