@@ -138,6 +138,24 @@ def test_link_change_drops_old_regime() -> None:
     assert link.estimate(now_s=25.0).bytes_per_s == pytest.approx(1e5, rel=0.05)
 
 
+def test_link_guessed_slope_errors_are_no_change_once_a_line_is_fitted() -> None:
+    """Exact transfers on one line (3 ms + bytes / 2.5 MB/s), begun with a prior slope 2.5
+    times too steep: the residuals against the guess must not carry over into the change
+    test of the fitted line, or they drift it to a false alarm, the history is dropped and
+    the link is unidentified again (which made every offloaded cut worth a probe)."""
+    link = LinkEstimator(prior_bytes_per_s=1e6)
+
+    def exact(size: int) -> float:
+        return 0.003 + size / 2.5e6
+
+    sizes = [27_648, 4_608, 20_736, 20_736, 112_896] + [20_736] * 30
+    changed = [link.update(size, exact(size), now_s=0.05 * i) for i, size in enumerate(sizes)]
+    assert not any(changed)
+    estimate = link.estimate(now_s=2.0)
+    assert estimate.identified
+    assert estimate.bytes_per_s == pytest.approx(2.5e6, rel=1e-6)
+
+
 def _cross_traffic_s(size: int, rng: np.random.Generator) -> float:
     """A transfer on a 2.5 MB/s link of which other traffic takes a uniform random share."""
     share = min(0.95, float(rng.uniform(0.0, 1.0)))

@@ -138,6 +138,13 @@ class LinkEstimator:
         # A handful of small groups: plain Python beats numpy's per-call overhead here.
         samples = [sample for bucket in self._buckets.values() for sample in bucket]
         fit = _grouped_theil_sen(list(self._buckets.values()), samples)
+        if fit is not None and self._identified_slope is None:
+            # The first line ever fitted: the residuals so far were measured against the
+            # prior's slope, a guess, so they say nothing of a change, nor of the link's noise
+            # or skew; left in, the guess's error drifts the change test to a false alarm on
+            # exact transfers. (After a change the slope kept is a measured one.)
+            self._detector.reset()
+            self._log_residuals.clear()
         if fit is not None:
             self._identified_slope = fit.s_per_byte
             self._fit = fit
