@@ -531,3 +531,20 @@ def test_failed_upload_puts_the_batch_back_in_order(
     client.close()
     assert [r.seq for r in peer.records] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]
     assert client.stats().lost == 0
+
+
+def test_a_cut_sent_as_a_probe_is_profiled_on_every_inference(
+    peer: Any, artefacts: CutArtefacts, clock: Any, fomo_input: np.ndarray
+) -> None:
+    # A probe is there to measure: its head's ops are timed one by one each time, where a
+    # plain cut is profiled on its first use only (profile_fraction 0).
+    peer.start_cut = 7
+    probing = [True, True, False, False]
+    peer.next_probe = lambda cut: probing.pop(0) if probing else False
+    client = _client(peer, artefacts, clock, profile_fraction=0.0)
+    client.start()
+    for _ in range(5):
+        client.infer(fomo_input)
+    timed = [len(r.device_op_seconds) for r in peer.infer_requests()]
+    # The first use is profiled; the replies to it and the next said "probe"; then not.
+    assert timed == [7, 7, 7, 0, 0]

@@ -103,6 +103,8 @@ class DeviceClient:
             else head_runner_for(config, self.artefacts, rng=self._rng, sleep=sleep)
         )
         self._cut = initial_cut(config, self.artefacts)
+        self._probing = False
+        """Whether the edge sent ``_cut`` as a probe: its inferences then run op by op."""
         self._profiled_cuts: set[int] = set()
         self._op_profile: tuple[float, ...] | None = None
         self._stats = StatsRecorder()
@@ -321,6 +323,7 @@ class DeviceClient:
         self._profiled_cuts.clear()
         self._op_profile = None
         self._cut = artefacts.num_ops  # device-only until the edge plans the new version
+        self._probing = False
         self._alongside = None  # a probe of the old version's cut
         self.model_updates += 1
         self._log.info(
@@ -569,22 +572,24 @@ class DeviceClient:
                 self._alongside = cut
             return
         if cut == self._cut:
+            self._probing = probe
             return
         if not self.artefacts.usable(cut):
             self._status.unusable_cut(cut, self._cut)
             return
         self._log.debug("%s: cut %d -> %d", self.config.device_id, self._cut, cut)
-        self._cut = cut
+        self._cut, self._probing = cut, probe
 
     def _forced_local(self) -> bool:
         settings = self.config.local_inference
         return settings.enabled and bool(self._rng.random() < settings.probability)
 
     def _should_profile(self, cut: int) -> bool:
-        """Profile op by op the first time a cut is used and on a sampled fraction after."""
+        """Profile op by op the first time a cut is used, while it runs as a probe (a probe
+        is there to measure its ops), and on a sampled fraction after."""
         if cut == 0:
             return False
-        if cut not in self._profiled_cuts:
+        if self._probing or cut not in self._profiled_cuts:
             return True
         return bool(self._rng.random() < self.config.profile_fraction)
 
