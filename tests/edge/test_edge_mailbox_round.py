@@ -44,6 +44,21 @@ def test_per_op_times_win_over_a_head_total(fomo_served: ServedModel) -> None:
     assert mailbox._pending["cam-p"].as_round().head is None
 
 
+def test_a_report_of_several_timed_records_feeds_each_ops_median(
+    fomo_served: ServedModel,
+) -> None:
+    # Three device-only records timed op by op, the newest slowed by a straggler in op 0:
+    # the round gets each op's median, not the newest record's draw.
+    model = fomo_served
+    mailbox = PlannerMailbox([model], "adaptive", seed=0, publish=lambda d, c, t: None)
+    typical = [1e-4] * model.num_ops
+    straggled = [5e-4, *typical[1:]]
+    mailbox.post("cam-b", model, 0.0, device_op_seconds=[typical, [1.2e-4, *typical[1:]]])
+    mailbox.post("cam-b", model, 0.0, device_op_seconds=[typical, typical, straggled])
+    ops = mailbox._pending["cam-b"].as_round().device_ops
+    assert ops[0] == pytest.approx(1e-4) and len(ops) == model.num_ops
+
+
 def test_plan_now_runs_one_devices_round_and_publishes_its_cut(
     fomo_served: ServedModel,
 ) -> None:

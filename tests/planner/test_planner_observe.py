@@ -18,6 +18,7 @@ from sciot.planner import (
     Round,
     SplitSpace,
     Transfer,
+    batch_op_seconds,
     feed_round,
     ran_probe,
     runs_alongside,
@@ -167,6 +168,58 @@ def test_edge_times_are_spread_and_device_times_only_when_profiled() -> None:
             device_s=0.012,  # a device three times slower as a whole
         )
     assert state.device.mean_s[:2] == pytest.approx([0.006, 0.006], rel=0.1)
+
+
+class ProbingAlways:
+    """Every decision is a probe of ``cut``: the channel is what the test reads."""
+
+    name = "probing-always"
+
+    def __init__(self, cut: int) -> None:
+        self.cut = cut
+
+    def decide(self, state: DeviceState, now_s: float) -> Decision:
+        return _decision(self.name, self.cut, probe=True, reason="probe")
+
+
+@pytest.mark.parametrize(("policy", "profiled"), [(ProbingAlways(2), True), (Holding(2), False)])
+def test_a_head_run_as_a_probe_is_profiled_every_time(policy: object, profiled: bool) -> None:
+    # A probe is there to measure: its head's ops reach the planner one by one. Spread by
+    # the planner's own estimates, they would keep their shares (0.002 each) for good.
+    planner = Planner(SPACE, policy)  # type: ignore[arg-type]
+    channel = _channel(planner, fraction=0.0)
+    channel.register(0.0)
+    state = planner.state("cam")
+    _offload(channel, 2, done_s=0.1)  # the first use: profiled either way
+    for i in range(40):
+        channel.offloaded(
+            cut=2,
+            done_s=0.2 + 0.1 * i,
+            device_op_s=[0.001, 0.003],
+            tail_s=0.014,
+            transfer=Transfer(2000, 10, 0.006),
+            device_s=0.004,
+        )
+    expected = [0.001, 0.003] if profiled else [0.002, 0.002]
+    assert state.device.mean_s[:2] == pytest.approx(expected, rel=0.05)
+
+
+def test_batch_op_seconds_is_each_ops_median_over_the_timed_records() -> None:
+    records = [[1.0, 2.0], [], [9.0, 2.5], [1.5, 2.0, 7.0]]
+    assert batch_op_seconds(records) == {0: 1.5, 1: 2.0, 2: 7.0}
+    assert batch_op_seconds([]) == {}
+
+
+def test_a_device_only_batch_reports_each_ops_median() -> None:
+    # Every device-only inference of a probe runs op by op; one of them met a straggler in
+    # op 0. The report's round feeds the median, so the first estimate is not that draw.
+    planner = Planner(SPACE, ProbingAlways(4))
+    channel = _channel(planner, fraction=0.0)
+    channel.register(0.0)
+    for i, op0 in enumerate([0.001, 0.001, 0.009]):
+        channel.device_only(started_s=0.01 * i, device_op_s=[op0, 0.002, 0.003, 0.004])
+    channel.report(now_s=0.1, transfer=Transfer(300, 10, 0.004))
+    assert planner.state("cam").device.mean_s[0] == pytest.approx(0.001)
 
 
 def test_a_head_is_spread_only_over_known_ops() -> None:

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from sciot.edge._models import ServedModel
 from sciot.errors import ConfigError, PlannerError
-from sciot.planner import Planner, Round, SplitSpace, Transfer, feed_round
+from sciot.planner import Planner, Round, SplitSpace, Transfer, batch_op_seconds, feed_round
 from sciot.wire import TransferSample
 
 log = logging.getLogger("sciot.edge")
@@ -179,8 +179,10 @@ class PlannerMailbox:
         transport: str = "",
         transfer_transport: str | None = None,
     ) -> None:
-        """Leave measurements for the next planner round. ``device_op_seconds`` lists per-op
-        timings oldest first, so the newest timing of an op wins; ``head`` is a head's total
+        """Leave measurements for the next planner round. ``device_op_seconds`` lists the
+        per-op timings of one message's records; each op gets their median
+        (:func:`~sciot.planner.batch_op_seconds`), and a later message's timing of an op
+        replaces it; ``head`` is a head's total
         time when no per-op timing came (the newest wins); only the newest
         :data:`MAX_PENDING_TRANSFERS` transfer samples and :data:`MAX_PENDING_LATENCIES`
         latencies are kept (and as many waits). ``inferences`` is how many inferences the
@@ -193,9 +195,8 @@ class PlannerMailbox:
             pending = self._pending.get(device_id)
             if pending is None or pending.model is not model:
                 pending = self._pending[device_id] = PendingObservations(model=model)
-            for op_seconds in device_op_seconds:
-                if op_seconds:
-                    pending.device_ops.update(enumerate(op_seconds[: model.num_ops]))
+            timed = [s[: model.num_ops] for s in device_op_seconds]
+            pending.device_ops.update(batch_op_seconds(timed))
             if head is not None:
                 pending.head = head
             if edge_ops:

@@ -3,10 +3,10 @@
 A deployed planner does not see every op of every request. It learns, per device:
 
 - per-op device times only when the device profiled the head: the first time it uses a cut,
-  then on a sampled ``profile_fraction`` of requests (profiling op by op costs time); on the
-  other requests the head's total time, which every request carries, spread over the head's
-  ops by the planner's own per-op estimates (:func:`spread_head_s`), so a device that slows
-  down as a whole is seen on every request;
+  whenever it runs a cut as a probe, then on a sampled ``profile_fraction`` of requests
+  (profiling op by op costs time); on the other requests the head's total time, which every
+  request carries, spread over the head's ops by the planner's own per-op estimates
+  (:func:`spread_head_s`), so a device that slows down as a whole is seen on every request;
 - one measured tail time per offloaded request, spread over the tail's ops by the edge's
   startup profile (:func:`spread_tail_s`); a wait for the executor is inside that time;
 - the network time of an exchange only with the device's *next* message, which carries it;
@@ -110,6 +110,19 @@ def spread_tail_s(profile_s: Sequence[float], cut: int, tail_s: float) -> dict[i
         return {}
     scale = tail_s / profiled
     return {op: float(profile_s[op]) * scale for op in range(cut, n)}
+
+
+def batch_op_seconds(records: Iterable[Sequence[float]]) -> dict[int, float]:
+    """One per-op timing from a batch of inferences timed op by op: each op's median over
+    the records that timed it (an empty record timed none). A batch feeds one planner round;
+    its newest record alone would be one draw, and a cold start's first report would set
+    every op from it (a run slowed by stragglers put device-only at 63 ms instead of 42,
+    and the device held a worse cut for 20 s before that op was re-measured)."""
+    timed: dict[int, list[float]] = {}
+    for record in records:
+        for op, seconds in enumerate(record):
+            timed.setdefault(op, []).append(float(seconds))
+    return {op: float(np.median(values)) for op, values in timed.items()}
 
 
 def spread_head_s(shares_s: Iterable[float], cut: int, head_s: float) -> dict[int, float]:
@@ -225,6 +238,7 @@ class ObservationChannel:
         self._last_transfer: Transfer | None = None
         self._last_latency: tuple[int, float] | None = None
         self._batch = Round()
+        self._batch_timed: list[list[float]] = []  # the batch's records timed op by op
         self._batch_count = 0
         self._batch_first_s = 0.0
         self._last_report_s: float | None = None
@@ -251,9 +265,16 @@ class ObservationChannel:
         self._hold_probe(replace(decision, cut=self.num_ops, probe=False))
         return self.decision
 
-    def _profiles(self, cut: int) -> bool:
+    def _profiles(self, cut: int, running: Decision | None) -> bool:
+        """Whether the device ran the head at ``cut`` op by op: the first time it uses the
+        cut, whenever it runs the cut as a probe, and on a sampled fraction of the rest. A
+        probe is there to measure: an unprofiled head's total, spread over its ops by the
+        planner's own estimates, keeps their shares as they were, so an op over-estimated by
+        a noisy sample would be re-measured at the same value for good."""
         if cut == 0:
             return False
+        if running is not None and running.probe and running.cut == cut:
+            return True
         if cut not in self._profiled:
             self._profiled.add(cut)
             return True
@@ -291,7 +312,7 @@ class ObservationChannel:
         observed, running = Round(), self.decision
         if alongside:
             self._alongside_out = False
-        elif self._profiles(cut):
+        elif self._profiles(cut, running):
             observed.device_ops = {op: float(s) for op, s in enumerate(device_op_s)}
         elif cut > 0:
             observed.head = (cut, device_s)
@@ -345,10 +366,10 @@ class ObservationChannel:
         if self._batch_count == 0:
             self._batch_first_s = started_s
         self._batch_count += 1
-        if profiled or self._profiles(self.num_ops):
-            self._batch.device_ops.update(enumerate(ops))
+        if profiled or self._profiles(self.num_ops, self.decision):
+            self._batch_timed.append(ops)
             self._batch.head = None
-        elif not self._batch.device_ops:
+        elif not self._batch_timed:
             self._batch.head = (self.num_ops, sum(ops))  # the newest record's total
         self._batch.latencies.append((self.num_ops, sum(ops)))
         return self.report_due(started_s + sum(ops))
@@ -388,6 +409,8 @@ class ObservationChannel:
         """
         observed, self._batch = self._batch, Round()
         observed.inferences, self._batch_count = self._batch_count, 0
+        observed.device_ops = batch_op_seconds(self._batch_timed)
+        self._batch_timed = []
         self._hurry = round_trip_moved(self._last_report_s, transfer.seconds)
         self._last_report_s = transfer.seconds
         if edge_tail_s is not None:
@@ -427,6 +450,7 @@ __all__ = [
     "ObservationChannel",
     "Round",
     "Transfer",
+    "batch_op_seconds",
     "feed_round",
     "ran_probe",
     "round_trip_moved",
