@@ -182,8 +182,8 @@ class PlannerMailbox:
         """Leave measurements for the next planner round. ``device_op_seconds`` lists the
         per-op timings of one message's records; each op gets their median
         (:func:`~sciot.planner.batch_op_seconds`), and a later message's timing of an op
-        replaces it; ``head`` is a head's total
-        time when no per-op timing came (the newest wins); only the newest
+        replaces it; ``head`` is a head's total time when no per-op timing came (the newest
+        wins); only the newest
         :data:`MAX_PENDING_TRANSFERS` transfer samples and :data:`MAX_PENDING_LATENCIES`
         latencies are kept (and as many waits). ``inferences`` is how many inferences the
         measurements cover; ``edge_wait_s`` is how long the request waited for the executor.
