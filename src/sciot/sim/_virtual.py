@@ -109,6 +109,7 @@ class VirtualLoop:
         world.reset()
         stream = [config.seed, zlib.crc32(self.scenario.name.encode())]
         clients = [f"client-{i}" for i in range(self.scenario.clients)]
+        client_index = {c: i for i, c in enumerate(clients)}
         next_start = {c: i * 1e-3 for i, c in enumerate(clients)}
         done = dict.fromkeys(clients, 0)
         channels: dict[str, ObservationChannel] = {}
@@ -151,7 +152,7 @@ class VirtualLoop:
             # predecessors left, so one probe more or less (a device-only request draws
             # noise for every op, a split one for its head's) would shift every later draw
             # and make two policies' runs differ by luck as much as by choice.
-            rng = np.random.default_rng([*stream, clients.index(client), done[client]])
+            rng = np.random.default_rng([*stream, client_index[client], done[client]])
             realised = world.run(cut, now_s, rng)
             along: SentProbe | None = None
             if client in channels:
